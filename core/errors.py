@@ -1,0 +1,93 @@
+"""Domain errors: each has a stable snake_case code that clients can rely on."""
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the request; nothing was changed."""
+
+    code = "invalid_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidAmount(DomainError):
+    code = "invalid_amount"
+
+
+class InvalidPeriod(DomainError):
+    code = "invalid_period"
+
+
+class InvalidUrl(DomainError):
+    code = "invalid_url"
+
+
+class InvalidThing(DomainError):
+    code = "invalid_thing"
+
+
+class InvalidHandle(DomainError):
+    code = "invalid_handle"
+
+
+class InvalidIdentity(DomainError):
+    code = "invalid_identity"
+
+
+class InvalidHost(DomainError):
+    code = "invalid_host"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class HandleTaken(DomainError):
+    code = "handle_taken"
+
+
+class IdentityTaken(DomainError):
+    code = "identity_taken"
+
+
+class OwnThing(DomainError):
+    code = "own_thing"
+
+
+class PeriodClosed(DomainError):
+    code = "period_closed"
+
+
+class BudgetBelowMinimum(DomainError):
+    code = "budget_below_minimum"
+
+
+class InsufficientFunds(DomainError):
+    code = "insufficient_funds"
+
+
+class BelowPayoutThreshold(DomainError):
+    code = "below_payout_threshold"
+
+
+class IdempotencyConflict(DomainError):
+    code = "idempotency_conflict"
+
+
+class InvalidState(DomainError):
+    code = "invalid_state"
+
+
+class SettlementRunning(DomainError):
+    code = "settlement_running"
+
+
+class InvariantBroken(Exception):
+    """An internal invariant does not hold: a bug, never the user's fault."""
+
+
+def check(condition: object, message: str) -> None:
+    """Assert an invariant; unlike `assert`, it still raises under `python -O`."""
+    if not condition:
+        raise InvariantBroken(message)

@@ -1,0 +1,261 @@
+"""The tables. Money columns are BIGINT micro-units guarded by CHECK constraints.
+
+The giver (member_id / giver_id) leads the keys of flattrs, charges and shares, so the
+same settlement statements could run on a PostgreSQL sharded by giver.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY
+Money = BigInteger
+Timestamp = DateTime(timezone=True)
+
+SYSTEM_ACCOUNT_KINDS = ("external", "fees", "unclaimed", "charity", "payouts")
+MEMBER_ACCOUNT_KINDS = ("giving", "revenue")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("handle", String(32), nullable=False),
+    Column("handle_key", String(32), nullable=False, unique=True),
+    Column("email", String(254)),
+    Column("password_hash", String(255)),
+    Column("budget_micros", Money),
+    Column("is_admin", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("budget_micros IS NULL OR budget_micros > 0", name="budget_positive"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id")),
+    Column("kind", String(16), nullable=False),
+    Column("balance_micros", Money, nullable=False, server_default=text("0")),
+    CheckConstraint(_in("kind", MEMBER_ACCOUNT_KINDS + SYSTEM_ACCOUNT_KINDS), name="kind_known"),
+    CheckConstraint(
+        f"(member_id IS NULL) = ({_in('kind', SYSTEM_ACCOUNT_KINDS)})", name="owner_matches_kind"
+    ),
+    # Only the outside world can be owed money: no member or pool account goes below zero.
+    CheckConstraint("kind = 'external' OR balance_micros >= 0", name="not_overdrawn"),
+    UniqueConstraint("member_id", "kind"),
+    Index(
+        "uq_accounts_system_kind",
+        "kind",
+        unique=True,
+        postgresql_where=text("member_id IS NULL"),
+        sqlite_where=text("member_id IS NULL"),
+    ),
+)
+
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("period", String(7)),
+    Column("member_id", Id),
+    Column("created_at", Timestamp, nullable=False),
+    Column("memo", Text),
+    Index("ix_ledger_transactions_kind_period_member", "kind", "period", "member_id"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("transaction_id", Id, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("amount_micros", Money, nullable=False),
+    CheckConstraint("amount_micros <> 0", name="amount_nonzero"),
+    Index("ix_postings_transaction_id", "transaction_id"),
+    Index("ix_postings_account_id", "account_id"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("identity", String(64), nullable=False, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_identities_member_id", "member_id"),
+)
+
+things = Table(
+    "things",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("key", String(2100), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("url", Text),
+    Column("host", String(255)),
+    Column("path", Text),
+    Column("author_identity", String(64)),
+    Column("owner_id", Id, ForeignKey("members.id")),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint(_in("kind", ("url", "discord", "telegram")), name="kind_known"),
+    Index("ix_things_host", "host"),
+    Index("ix_things_author_identity", "author_identity"),
+    Index("ix_things_owner_id", "owner_id"),
+)
+
+claims = Table(
+    "claims",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("path_prefix", String(1024), nullable=False, server_default=text("'/'")),
+    Column("proof_token", String(64), nullable=False),
+    Column("verified_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("member_id", "host", "path_prefix"),
+    Index(
+        "uq_claims_verified_host_prefix",
+        "host",
+        "path_prefix",
+        unique=True,
+        postgresql_where=text("verified_at IS NOT NULL"),
+        sqlite_where=text("verified_at IS NOT NULL"),
+    ),
+)
+
+flattrs = Table(
+    "flattrs",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("thing_id", Id, ForeignKey("things.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("source", String(16), nullable=False, server_default=text("'web'")),
+    UniqueConstraint("member_id", "thing_id", "period"),
+    Index("ix_flattrs_period_member_id", "period", "member_id"),
+    Index("ix_flattrs_thing_id_period", "thing_id", "period"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("thing_id", Id, ForeignKey("things.id"), nullable=False),
+    Column("first_period", String(7), nullable=False),
+    Column("last_period", String(7), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("cancelled_at", Timestamp),
+    CheckConstraint("last_period >= first_period", name="periods_ordered"),
+    Index("ix_subscriptions_member_id", "member_id"),
+)
+
+settlements = Table(
+    "settlements",
+    metadata,
+    Column("period", String(7), primary_key=True),
+    Column("stage", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    # The rules a run started with: a resumed run must use the same ones.
+    Column("fee_bps", Integer, nullable=False),
+    Column("minimum_budget_micros", Money, nullable=False),
+    Column("hold_months", Integer, nullable=False),
+    Column("idle_budget", String(16), nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    CheckConstraint(_in("status", ("settling", "settled")), name="status_known"),
+)
+
+charges = Table(
+    "charges",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("flattr_count", Integer, nullable=False),
+    Column("budget_micros", Money, nullable=False),
+    Column("balance_micros", Money, nullable=False),
+    Column("charge_micros", Money, nullable=False),
+    Column("fee_micros", Money, nullable=False),
+    Column("net_micros", Money, nullable=False),
+    PrimaryKeyConstraint("member_id", "period"),
+    CheckConstraint(_in("status", ("funded", "unfunded", "idle")), name="status_known"),
+    CheckConstraint(
+        "charge_micros >= 0 AND fee_micros >= 0 AND net_micros >= 0", name="amounts_nonneg"
+    ),
+    CheckConstraint("charge_micros = fee_micros + net_micros", name="charge_adds_up"),
+    CheckConstraint("charge_micros <= balance_micros", name="charge_covered"),
+    Index("ix_charges_period_status", "period", "status"),
+)
+
+shares = Table(
+    "shares",
+    metadata,
+    Column("giver_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("flattr_id", Id, ForeignKey("flattrs.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("thing_id", Id, ForeignKey("things.id"), nullable=False),
+    Column("owner_id", Id, ForeignKey("members.id")),
+    Column("amount_micros", Money, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("resolved_period", String(7)),
+    PrimaryKeyConstraint("giver_id", "flattr_id"),
+    CheckConstraint("amount_micros >= 0", name="amount_nonneg"),
+    CheckConstraint(_in("state", ("paid", "held", "released", "returned")), name="state_known"),
+    Index("ix_shares_period_owner_id", "period", "owner_id"),
+    Index(
+        "ix_shares_held_thing_id",
+        "thing_id",
+        postgresql_where=text("state = 'held'"),
+        sqlite_where=text("state = 'held'"),
+    ),
+    Index("ix_shares_resolved_period", "resolved_period"),
+)
+
+payouts = Table(
+    "payouts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("amount_micros", Money, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("resolved_at", Timestamp),
+    CheckConstraint("amount_micros > 0", name="amount_positive"),
+    CheckConstraint("amount_micros % 10000 = 0", name="whole_cents"),
+    CheckConstraint(_in("status", ("requested", "paid", "failed")), name="status_known"),
+    Index("ix_payouts_member_id", "member_id"),
+)

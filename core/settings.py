@@ -1,0 +1,48 @@
+"""Deployment settings, read once from the environment (prefix FLATTR_) and passed explicitly."""
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.money import MICROS_PER_UNIT, parse_amount
+
+
+def default_database_url() -> str:
+    data_dir = Path(platformdirs.user_data_dir("flattr", appauthor=False))
+    return f"sqlite:///{data_dir / 'flattr.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLATTR_", extra="ignore", frozen=True)
+
+    database_url: str = Field(default_factory=default_database_url)
+    redis_url: str | None = None
+    currency: str = "EUR"
+    # Amounts: a decimal string in the environment (FLATTR_MINIMUM_BUDGET=2.50), micros in code.
+    minimum_budget: int = Field(default=2 * MICROS_PER_UNIT, ge=1)
+    payout_threshold: int = Field(default=10 * MICROS_PER_UNIT, ge=10_000)
+    fee_bps: int = Field(default=1000, ge=0, le=10_000)
+    hold_months: int = Field(default=6, ge=1, le=120)
+    idle_budget: Literal["keep", "charity"] = "keep"
+
+    @field_validator("minimum_budget", "payout_threshold", mode="before")
+    @classmethod
+    def amount_from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_amount(value)
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def currency_is_a_code(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError("currency must be a three-letter code such as EUR")
+        return value.upper()
+
+    @field_validator("redis_url")
+    @classmethod
+    def empty_redis_means_none(cls, value: str | None) -> str | None:
+        return value or None

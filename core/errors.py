@@ -91,3 +91,15 @@ def check(condition: object, message: str) -> None:
     """Assert an invariant; unlike `assert`, it still raises under `python -O`."""
     if not condition:
         raise InvariantBroken(message)
+
+
+class InvalidPassword(DomainError):
+    code = "invalid_password"
+
+
+class InvalidEmail(DomainError):
+    code = "invalid_email"
+
+
+class ClaimTaken(DomainError):
+    code = "claim_taken"

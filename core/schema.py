@@ -232,6 +232,9 @@ shares = Table(
     Column("amount_micros", Money, nullable=False),
     Column("state", String(16), nullable=False),
     Column("resolved_period", String(7)),
+    # Which run released or returned it ("settle:2026-11:release", "claim:42"): the
+    # ledger transaction of that run is built from exactly these rows.
+    Column("resolved_by", String(64)),
     PrimaryKeyConstraint("giver_id", "flattr_id"),
     CheckConstraint("amount_micros >= 0", name="amount_nonneg"),
     CheckConstraint(_in("state", ("paid", "held", "released", "returned")), name="state_known"),
@@ -242,7 +245,7 @@ shares = Table(
         postgresql_where=text("state = 'held'"),
         sqlite_where=text("state = 'held'"),
     ),
-    Index("ix_shares_resolved_period", "resolved_period"),
+    Index("ix_shares_resolved_by", "resolved_by"),
 )
 
 payouts = Table(

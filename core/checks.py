@@ -1,0 +1,134 @@
+"""The invariants of the ledger, as queries that return the rows violating them.
+
+`flattr check` runs them; tests run them after every scenario. An empty result is a
+proof for the data at hand, not an assumption.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+@dataclass(frozen=True)
+class Invariant:
+    name: str
+    description: str
+    violations: str  # SQL returning one row per violation
+
+
+INVARIANTS: tuple[Invariant, ...] = (
+    Invariant(
+        "transactions_balance",
+        "every transaction has postings and they sum to zero",
+        """SELECT t.key, COALESCE(SUM(p.amount_micros), 0) AS total
+           FROM ledger_transactions t LEFT JOIN postings p ON p.transaction_id = t.id
+           GROUP BY t.id, t.key
+           HAVING COUNT(p.id) = 0 OR SUM(p.amount_micros) <> 0""",
+    ),
+    Invariant(
+        "ledger_sums_to_zero",
+        "all postings of the ledger sum to zero",
+        """SELECT SUM(amount_micros) AS total FROM postings
+           HAVING SUM(amount_micros) <> 0""",
+    ),
+    Invariant(
+        "cached_balances",
+        "each account's cached balance equals the sum of its postings",
+        """SELECT a.id, a.kind, a.member_id, a.balance_micros, COALESCE(s.total, 0) AS posted
+           FROM accounts a
+           LEFT JOIN (SELECT account_id, SUM(amount_micros) AS total
+                      FROM postings GROUP BY account_id) s ON s.account_id = a.id
+           WHERE a.balance_micros <> COALESCE(s.total, 0)""",
+    ),
+    Invariant(
+        "no_overdrawn_account",
+        "no giving, revenue or pool balance is below zero",
+        """SELECT id, kind, member_id, balance_micros FROM accounts
+           WHERE kind <> 'external' AND balance_micros < 0""",
+    ),
+    Invariant(
+        "conservation",
+        "for every settled period, charges = fees + shares (to revenue or held)",
+        """SELECT c.period, SUM(c.charge_micros) AS charged, SUM(c.fee_micros) AS fees,
+                  COALESCE(MAX(s.total), 0) AS shared
+           FROM charges c
+           JOIN settlements st ON st.period = c.period AND st.status = 'settled'
+           LEFT JOIN (SELECT period, SUM(amount_micros) AS total FROM shares GROUP BY period) s
+                  ON s.period = c.period
+           WHERE c.status = 'funded'
+           GROUP BY c.period
+           HAVING SUM(c.charge_micros) <> SUM(c.fee_micros) + COALESCE(MAX(s.total), 0)""",
+    ),
+    Invariant(
+        "split_exact",
+        "each funded charge is split exactly over its flattrs, one share per flattr",
+        """SELECT c.member_id, c.period, c.net_micros, c.flattr_count,
+                  COALESCE(s.total, 0) AS shared, COALESCE(s.n, 0) AS shares
+           FROM charges c
+           JOIN settlements st ON st.period = c.period AND st.stage >= 2
+           LEFT JOIN (SELECT giver_id, period, SUM(amount_micros) AS total, COUNT(*) AS n
+                      FROM shares GROUP BY giver_id, period) s
+                  ON s.giver_id = c.member_id AND s.period = c.period
+           WHERE c.status = 'funded'
+             AND (COALESCE(s.total, 0) <> c.net_micros OR COALESCE(s.n, 0) <> c.flattr_count)""",
+    ),
+    Invariant(
+        "charges_posted",
+        "each charge of a settled period left the giver's account exactly once",
+        """SELECT c.member_id, c.period, c.charge_micros, COALESCE(-SUM(p.amount_micros), 0)
+           FROM charges c
+           JOIN settlements st ON st.period = c.period AND st.status = 'settled'
+           JOIN accounts a ON a.member_id = c.member_id AND a.kind = 'giving'
+           LEFT JOIN ledger_transactions t
+                  ON t.period = c.period AND t.member_id = c.member_id
+                 AND t.kind IN ('settlement.charge', 'settlement.idle')
+           LEFT JOIN postings p ON p.transaction_id = t.id AND p.account_id = a.id
+           GROUP BY c.member_id, c.period, c.charge_micros
+           HAVING c.charge_micros <> COALESCE(-SUM(p.amount_micros), 0)""",
+    ),
+    Invariant(
+        "pool_holds_held_shares",
+        "outside a running settlement, the unclaimed pool holds exactly the held shares",
+        """SELECT a.balance_micros, h.total
+           FROM accounts a,
+                (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM shares
+                 WHERE state = 'held') h
+           WHERE a.kind = 'unclaimed' AND a.member_id IS NULL
+             AND NOT EXISTS (SELECT 1 FROM settlements WHERE status = 'settling')
+             AND a.balance_micros <> h.total""",
+    ),
+    Invariant(
+        "payouts_pending",
+        "the payouts account holds exactly the requested, unresolved payouts",
+        """SELECT a.balance_micros, r.total
+           FROM accounts a,
+                (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM payouts
+                 WHERE status = 'requested') r
+           WHERE a.kind = 'payouts' AND a.member_id IS NULL AND a.balance_micros <> r.total""",
+    ),
+    Invariant(
+        "no_self_share",
+        "no share was paid or released to its own giver",
+        """SELECT giver_id, flattr_id FROM shares
+           WHERE owner_id = giver_id AND state IN ('paid', 'released')""",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    invariant: Invariant
+    violations: list[dict]
+
+    @property
+    def holds(self) -> bool:
+        return not self.violations
+
+
+async def run_checks(conn: AsyncConnection, limit: int = 20) -> list[Finding]:
+    findings = []
+    for invariant in INVARIANTS:
+        rows = await conn.execute(text(f"{invariant.violations} LIMIT {int(limit)}"))
+        findings.append(Finding(invariant, [dict(r) for r in rows.mappings()]))
+    return findings

@@ -1,0 +1,11 @@
+"""The few statements whose spelling differs between SQLite and PostgreSQL."""
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def insert_ignoring_conflicts(conn: AsyncConnection, table: Table, columns: list[str]):
+    """INSERT … ON CONFLICT (columns) DO NOTHING, in the connection's dialect."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=columns)

@@ -1,0 +1,119 @@
+"""Payouts of revenue: requested by the creator, then marked paid or failed by an admin.
+
+Requested money waits in the `payouts` system account; paid, it leaves to `external`;
+failed, it goes back to the creator's revenue. Payouts are whole cents: the rest of a
+request stays in revenue.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import ledger
+from core.clock import utc_now
+from core.errors import BelowPayoutThreshold, InsufficientFunds, InvalidState, NotFound
+from core.money import format_amount, whole_cents
+from core.schema import payouts
+from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Payout:
+    id: int
+    member_id: int
+    amount_micros: int
+    status: str
+    created_at: datetime
+    resolved_at: datetime | None
+
+
+async def request_payout(
+    conn: AsyncConnection,
+    member_id: int,
+    settings: Settings,
+    *,
+    amount_micros: int | None = None,
+    now: datetime | None = None,
+) -> Payout:
+    """Ask for `amount` (default: all revenue), rounded down to whole cents."""
+    now = now or utc_now()
+    revenue_account = await ledger.member_account(conn, member_id, "revenue")
+    available = await ledger.balance(conn, revenue_account)
+    wanted = available if amount_micros is None else amount_micros
+    if wanted > available:
+        raise InsufficientFunds(f"your revenue is {format_amount(available)} {settings.currency}")
+    amount = whole_cents(wanted)
+    if amount < settings.payout_threshold:
+        raise BelowPayoutThreshold(
+            f"a payout is at least {format_amount(settings.payout_threshold)} "
+            f"{settings.currency}"
+        )
+    payout_id = await conn.scalar(
+        payouts.insert()
+        .values(member_id=member_id, amount_micros=amount, status="requested", created_at=now)
+        .returning(payouts.c.id)
+    )
+    await ledger.record(
+        conn,
+        key=f"payout:{payout_id}:request",
+        kind="payout.request",
+        member_id=member_id,
+        entries=[
+            ledger.Posting(revenue_account, -amount),
+            ledger.Posting(await ledger.system_account(conn, "payouts"), amount),
+        ],
+        now=now,
+    )
+    return await payout_by_id(conn, payout_id)
+
+
+async def resolve_payout(
+    conn: AsyncConnection, payout_id: int, outcome: str, now: datetime | None = None
+) -> Payout:
+    """An admin marks a requested payout `paid` or `failed`; marking it again is a no-op."""
+    if outcome not in ("paid", "failed"):
+        raise InvalidState("a payout is marked paid or failed")
+    now = now or utc_now()
+    payout = await payout_by_id(conn, payout_id)
+    if payout.status == outcome:
+        return payout
+    if payout.status != "requested":
+        raise InvalidState(f"payout {payout_id} is already {payout.status}")
+    destination = (
+        await ledger.system_account(conn, "external")
+        if outcome == "paid"
+        else await ledger.member_account(conn, payout.member_id, "revenue")
+    )
+    await ledger.record(
+        conn,
+        key=f"payout:{payout_id}:{outcome}",
+        kind=f"payout.{outcome}",
+        member_id=payout.member_id,
+        entries=[
+            ledger.Posting(await ledger.system_account(conn, "payouts"), -payout.amount_micros),
+            ledger.Posting(destination, payout.amount_micros),
+        ],
+        now=now,
+    )
+    await conn.execute(
+        update(payouts)
+        .where(payouts.c.id == payout_id, payouts.c.status == "requested")
+        .values(status=outcome, resolved_at=now)
+    )
+    return await payout_by_id(conn, payout_id)
+
+
+async def payout_by_id(conn: AsyncConnection, payout_id: int) -> Payout:
+    row = (await conn.execute(select(payouts).where(payouts.c.id == payout_id))).first()
+    if row is None:
+        raise NotFound(f"no payout with id {payout_id}")
+    return Payout(**row._mapping)
+
+
+async def payouts_of(conn: AsyncConnection, member_id: int | None = None) -> list[Payout]:
+    query = select(payouts).order_by(payouts.c.id).limit(1000)
+    if member_id is not None:
+        query = query.where(payouts.c.member_id == member_id)
+    return [Payout(**r._mapping) for r in await conn.execute(query)]

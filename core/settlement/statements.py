@@ -1,0 +1,186 @@
+"""The named SQL statements of settlement. Each runs over whole tables, never per member.
+
+They are written once for SQLite and PostgreSQL: integer division of non-negative
+operands truncates in both, and both know UPDATE … FROM and INSERT … ON CONFLICT.
+"""
+
+from sqlalchemy import bindparam, text
+
+from core.errors import check
+from core.schema import Timestamp
+
+ADD_SUBSCRIBED_FLATTRS = text("""
+INSERT INTO flattrs (member_id, thing_id, period, created_at, source)
+SELECT DISTINCT s.member_id, s.thing_id, :period, :period_start, 'subscription'
+FROM subscriptions s
+WHERE s.first_period <= :period AND s.last_period >= :period AND s.cancelled_at IS NULL
+ON CONFLICT (member_id, thing_id, period) DO NOTHING
+""").bindparams(bindparam("period_start", type_=Timestamp))
+
+# Each giver with at least one flattr of a thing that is not their own is charged
+# min(budget, giving balance) when that reaches the minimum; otherwise nothing and
+# their flattrs are unfunded. The fee is floor(charge * bps / 10000), computed in two
+# parts so that the product cannot overflow 64 bits.
+RECORD_CHARGES = text("""
+INSERT INTO charges (member_id, period, status, flattr_count, budget_micros, balance_micros,
+                     charge_micros, fee_micros, net_micros)
+SELECT g.member_id, :period,
+       CASE WHEN g.chargeable >= :minimum THEN 'funded' ELSE 'unfunded' END,
+       g.flattr_count, g.budget, g.balance,
+       CASE WHEN g.chargeable >= :minimum THEN g.chargeable ELSE 0 END,
+       CASE WHEN g.chargeable >= :minimum THEN g.fee ELSE 0 END,
+       CASE WHEN g.chargeable >= :minimum THEN g.chargeable - g.fee ELSE 0 END
+FROM (
+    SELECT c.*,
+           (c.chargeable / 10000) * :fee_bps + (c.chargeable % 10000) * :fee_bps / 10000 AS fee
+    FROM (
+        SELECT f.member_id, COUNT(*) AS flattr_count,
+               COALESCE(m.budget_micros, 0) AS budget, a.balance_micros AS balance,
+               CASE WHEN COALESCE(m.budget_micros, 0) < a.balance_micros
+                    THEN COALESCE(m.budget_micros, 0) ELSE a.balance_micros END AS chargeable
+        FROM flattrs f
+        JOIN things t ON t.id = f.thing_id
+        JOIN members m ON m.id = f.member_id
+        JOIN accounts a ON a.member_id = f.member_id AND a.kind = 'giving'
+        WHERE f.period = :period AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
+        GROUP BY f.member_id, m.budget_micros, a.balance_micros
+    ) c
+) g
+""")
+
+# Under the "charity" policy a member with a budget and no flattr gives it to charity.
+RECORD_IDLE_CHARGES = text("""
+INSERT INTO charges (member_id, period, status, flattr_count, budget_micros, balance_micros,
+                     charge_micros, fee_micros, net_micros)
+SELECT i.member_id, CAST(:period AS VARCHAR(7)), 'idle', 0, i.budget, i.balance, i.charge, 0,
+       i.charge
+FROM (SELECT m.id AS member_id, m.budget_micros AS budget, a.balance_micros AS balance,
+             CASE WHEN m.budget_micros < a.balance_micros
+                  THEN m.budget_micros ELSE a.balance_micros END AS charge
+      FROM members m JOIN accounts a ON a.member_id = m.id AND a.kind = 'giving'
+      WHERE m.budget_micros IS NOT NULL) i
+WHERE i.charge > 0
+  AND NOT EXISTS (SELECT 1 FROM charges c WHERE c.member_id = i.member_id AND c.period = :period)
+""")
+
+# Every funded flattr gets net // n, and the first net % n in the order received one
+# micro more. A share goes to the owner when the owner is an active giver this period
+# (funded themself); otherwise it is held.
+RECORD_SHARES = text("""
+INSERT INTO shares (giver_id, flattr_id, period, thing_id, owner_id, amount_micros, state)
+SELECT r.member_id, r.id, :period, r.thing_id, r.owner_id,
+       r.net / r.n + CASE WHEN r.rank <= r.net % r.n THEN 1 ELSE 0 END,
+       CASE WHEN owner_charge.member_id IS NULL THEN 'held' ELSE 'paid' END
+FROM (
+    SELECT f.member_id, f.id, f.thing_id, t.owner_id, c.net_micros AS net, c.flattr_count AS n,
+           ROW_NUMBER() OVER (PARTITION BY f.member_id ORDER BY f.created_at, f.id) AS rank
+    FROM flattrs f
+    JOIN things t ON t.id = f.thing_id
+    JOIN charges c ON c.member_id = f.member_id AND c.period = :period AND c.status = 'funded'
+    WHERE f.period = :period AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
+) r
+LEFT JOIN charges owner_charge
+       ON owner_charge.member_id = r.owner_id AND owner_charge.period = :period
+      AND owner_charge.status = 'funded'
+""")
+
+RELEASE_HELD_SHARES = text("""
+UPDATE shares
+SET state = 'released', resolved_period = :period, resolved_by = :resolved_by,
+    owner_id = t.owner_id
+FROM things t
+JOIN charges c ON c.member_id = t.owner_id AND c.period = :period AND c.status = 'funded'
+WHERE shares.thing_id = t.id AND shares.state = 'held' AND shares.giver_id <> t.owner_id
+""")
+
+RETURN_EXPIRED_SHARES = text("""
+UPDATE shares
+SET state = 'returned', resolved_period = :period, resolved_by = :resolved_by
+WHERE state = 'held' AND period <= :cutoff
+""")
+
+# --- Ledger, set-based: one transaction per member, keyed `settle:<period>:<kind>:<member>`.
+
+CHARGE_TRANSACTIONS = text("""
+INSERT INTO ledger_transactions (key, kind, period, member_id, created_at)
+SELECT 'settle:' || :period || ':' || :name || ':' || c.member_id, :kind, :period, c.member_id,
+       :now
+FROM charges c
+WHERE c.period = :period AND c.status = :status AND c.charge_micros > 0
+ON CONFLICT (key) DO NOTHING
+""").bindparams(bindparam("now", type_=Timestamp))
+
+CHARGE_POSTINGS = text("""
+INSERT INTO postings (transaction_id, account_id, amount_micros)
+SELECT t.id, a.id, -c.charge_micros
+FROM charges c
+JOIN ledger_transactions t ON t.kind = :kind AND t.period = :period AND t.member_id = c.member_id
+JOIN accounts a ON a.member_id = c.member_id AND a.kind = 'giving'
+WHERE c.period = :period AND c.status = :status AND c.charge_micros > 0
+UNION ALL
+SELECT t.id, :fees_account, c.fee_micros
+FROM charges c
+JOIN ledger_transactions t ON t.kind = :kind AND t.period = :period AND t.member_id = c.member_id
+WHERE c.period = :period AND c.status = :status AND c.fee_micros > 0
+""")
+
+SHARE_TRANSACTIONS = text("""
+INSERT INTO ledger_transactions (key, kind, period, member_id, created_at)
+SELECT 'settle:' || :period || ':' || :name || ':' || s.{member}, :kind, :period, s.{member}, :now
+FROM shares s
+WHERE {shares}
+GROUP BY s.{member}
+HAVING SUM(s.amount_micros) > 0
+ON CONFLICT (key) DO NOTHING
+""")
+
+SHARE_POSTINGS = text("""
+INSERT INTO postings (transaction_id, account_id, amount_micros)
+SELECT t.id, a.id, g.total
+FROM (SELECT s.{member} AS member_id, SUM(s.amount_micros) AS total
+      FROM shares s WHERE {shares} GROUP BY s.{member}) g
+JOIN ledger_transactions t ON t.kind = :kind AND t.period = :period AND t.member_id = g.member_id
+JOIN accounts a ON a.member_id = g.member_id AND a.kind = :account_kind
+WHERE g.total > 0
+""")
+
+# Completes each transaction of a kind and period with the posting that balances it.
+BALANCING_POSTINGS = text("""
+INSERT INTO postings (transaction_id, account_id, amount_micros)
+SELECT p.transaction_id, :account, -SUM(p.amount_micros)
+FROM postings p
+JOIN ledger_transactions t ON t.id = p.transaction_id
+WHERE t.kind = :kind AND t.period = :period
+GROUP BY p.transaction_id
+HAVING SUM(p.amount_micros) <> 0
+""")
+
+APPLY_POSTINGS = text("""
+UPDATE accounts
+SET balance_micros = accounts.balance_micros + d.delta
+FROM (SELECT p.account_id, SUM(p.amount_micros) AS delta
+      FROM postings p
+      JOIN ledger_transactions t ON t.id = p.transaction_id
+      WHERE t.kind = :kind AND t.period = :period
+      GROUP BY p.account_id) d
+WHERE accounts.id = d.account_id
+""")
+
+
+START_SETTLEMENT = text("""
+INSERT INTO settlements (period, stage, status, fee_bps, minimum_budget_micros, hold_months,
+                         idle_budget, started_at)
+VALUES (:period, 0, 'settling', :fee_bps, :minimum, :hold_months, :idle_budget, :now)
+ON CONFLICT (period) DO NOTHING
+""").bindparams(bindparam("now", type_=Timestamp))
+
+
+def share_statements(member_column: str, condition: str):
+    """The transaction and posting statements for shares grouped by giver or owner."""
+    check(member_column in ("giver_id", "owner_id"), "shares are grouped by giver or owner")
+    return (
+        text(SHARE_TRANSACTIONS.text.format(member=member_column, shares=condition)).bindparams(
+            bindparam("now", type_=Timestamp)
+        ),
+        text(SHARE_POSTINGS.text.format(member=member_column, shares=condition)),
+    )

@@ -1,0 +1,126 @@
+"""Things that can be flattred, and who owns them.
+
+The owner is kept on the thing (`owner_id`) and recomputed whenever what decides it
+changes: a claim verified on its host, a chat identity linked or unlinked.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, Text, and_, func, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core.clock import utc_now
+from core.dialect import insert_ignoring_conflicts
+from core.errors import NotFound, check
+from core.members import parse_identity
+from core.schema import claims, identities, members, things
+from core.thing_keys import ThingKey, parse_thing_key
+
+
+@dataclass(frozen=True)
+class Thing:
+    id: int
+    key: str
+    kind: str
+    url: str | None
+    author_identity: str | None
+    owner_id: int | None
+    owner_handle: str | None
+
+
+def _claim_owner_of(host_column, path_column):
+    """The verified claim with the longest prefix covering a page decides its owner."""
+    return (
+        select(claims.c.member_id)
+        .where(
+            claims.c.verified_at.is_not(None),
+            claims.c.host == host_column,
+            func.substr(path_column, 1, func.length(claims.c.path_prefix)) == claims.c.path_prefix,
+        )
+        .order_by(func.length(claims.c.path_prefix).desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+async def owner_of(conn: AsyncConnection, key: ThingKey, author: str | None) -> int | None:
+    if key.kind == "url":
+        return await conn.scalar(
+            select(_claim_owner_of(literal(key.host, String), literal(key.path, Text)))
+        )
+    if author is None:
+        return None
+    return await conn.scalar(select(identities.c.member_id).where(identities.c.identity == author))
+
+
+async def get_or_create_thing(
+    conn: AsyncConnection,
+    key: ThingKey | str,
+    *,
+    author_identity: str | None = None,
+    now: datetime | None = None,
+) -> Thing:
+    if isinstance(key, str):
+        key = parse_thing_key(key)
+    author = parse_identity(author_identity) if author_identity else None
+    existing = await thing_by_key(conn, key.key)
+    if existing is not None and (author is None or existing.author_identity is not None):
+        return existing
+    if existing is not None:  # a bot tells us the author of a post we knew without one
+        await conn.execute(
+            update(things)
+            .where(things.c.id == existing.id, things.c.author_identity.is_(None))
+            .values(author_identity=author, owner_id=await owner_of(conn, key, author))
+        )
+        return await thing_by_key(conn, key.key)
+    await conn.execute(
+        insert_ignoring_conflicts(conn, things, ["key"]).values(
+            key=key.key, kind=key.kind, url=key.url, host=key.host, path=key.path,
+            author_identity=author, owner_id=await owner_of(conn, key, author),
+            created_at=now or utc_now(),
+        )
+    )
+    thing = await thing_by_key(conn, key.key)
+    check(thing is not None, f"thing {key.key} vanished after its insert")
+    return thing
+
+
+_thing_columns = (
+    things.c.id, things.c.key, things.c.kind, things.c.url, things.c.author_identity,
+    things.c.owner_id,
+    members.c.handle.label("owner_handle"),
+)
+
+
+async def thing_by_key(conn: AsyncConnection, key: str) -> Thing | None:
+    row = (
+        await conn.execute(
+            select(*_thing_columns)
+            .select_from(things.outerjoin(members, members.c.id == things.c.owner_id))
+            .where(things.c.key == key)
+        )
+    ).first()
+    return Thing(**row._mapping) if row else None
+
+
+async def thing_by_id(conn: AsyncConnection, thing_id: int) -> Thing:
+    row = (
+        await conn.execute(
+            select(*_thing_columns)
+            .select_from(things.outerjoin(members, members.c.id == things.c.owner_id))
+            .where(things.c.id == thing_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"no thing with id {thing_id}")
+    return Thing(**row._mapping)
+
+
+async def recompute_owners_on_host(conn: AsyncConnection, host: str) -> None:
+    """One statement: every page of the host gets the owner its best claim gives it."""
+    await conn.execute(
+        update(things)
+        .where(and_(things.c.kind == "url", things.c.host == host))
+        .values(owner_id=_claim_owner_of(things.c.host, things.c.path))
+    )

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import utc_now
@@ -136,21 +136,3 @@ async def transaction_by_key(conn: AsyncConnection, key: str) -> dict | None:
         await conn.execute(select(ledger_transactions).where(ledger_transactions.c.key == key))
     ).mappings().first()
     return dict(row) if row else None
-
-
-async def posted_sum(conn: AsyncConnection, account_id: int, kind: str, period: str) -> int:
-    """What the transactions of one kind and period posted to an account."""
-    return await conn.scalar(
-        select(func.coalesce(func.sum(postings.c.amount_micros), 0))
-        .select_from(
-            postings.join(
-                ledger_transactions,
-                and_(
-                    ledger_transactions.c.id == postings.c.transaction_id,
-                    ledger_transactions.c.kind == kind,
-                    ledger_transactions.c.period == period,
-                ),
-            )
-        )
-        .where(postings.c.account_id == account_id)
-    )

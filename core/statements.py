@@ -1,8 +1,9 @@
 """What a member sees of their money: balances, and the statement of a period."""
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.dialect import sum_micros
 from core.periods import Period
 from core.schema import accounts, charges, ledger_transactions, members, postings, shares, things
 
@@ -16,7 +17,7 @@ async def balances_of(conn: AsyncConnection, member_id: int) -> dict[str, int]:
     )
     balances = {kind: amount for kind, amount in rows}
     balances["held_for_you"] = await conn.scalar(
-        select(func.coalesce(func.sum(shares.c.amount_micros), 0))
+        select(sum_micros(shares.c.amount_micros))
         .select_from(shares.join(things, things.c.id == shares.c.thing_id))
         .where(shares.c.state == "held", things.c.owner_id == member_id)
     )
@@ -48,7 +49,7 @@ async def statement_of(conn: AsyncConnection, member_id: int, period: Period) ->
         accounts.c.member_id == member_id, accounts.c.kind == "revenue"
     )
     received = await conn.execute(
-        select(ledger_transactions.c.kind, func.sum(postings.c.amount_micros))
+        select(ledger_transactions.c.kind, sum_micros(postings.c.amount_micros))
         .select_from(
             postings.join(
                 ledger_transactions,

@@ -1,0 +1,390 @@
+"""The `flattr` command: one entry point for every part of the platform."""
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from core import claims, flattrs, funding, members, migrate, payouts, subscriptions
+from core.checks import run_checks
+from core.db import create_engine
+from core.errors import DomainError, InvalidPeriod
+from core.money import parse_amount, parse_positive_amount
+from core.periods import Period
+from core.settings import Settings
+from core.settlement import STAGES, settle_period
+from core.settlement.summary import settlement_summary
+from core.statements import balances_of, statement_of
+from flattr_cli.output import emit, fail
+
+
+def json_option(command: Callable) -> Callable:
+    """`--json` is accepted after any command as well as before it."""
+
+    def remember(context: click.Context, _param: click.Parameter, value: bool) -> bool:
+        if value:
+            context.find_root().obj["json"] = True
+        return value
+
+    return click.option(
+        "--json", "as_json", is_flag=True, expose_value=False, callback=remember,
+        help="Print one JSON object instead of a table.",
+    )(command)
+
+
+@click.group()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.pass_context
+def cli(context: click.Context, as_json: bool) -> None:
+    """Flattr: set a monthly budget, flattr what you like, the month's end shares it out."""
+    context.ensure_object(dict)
+    context.obj["json"] = as_json
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def with_database(work: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    """Run an async command body with a migrated database; domain errors end the command."""
+
+    @functools.wraps(work)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        config = settings()
+        migrate.upgrade(config.database_url)
+
+        async def body() -> Any:
+            engine = create_engine(config.database_url)
+            try:
+                return await work(engine, config, *args, **kwargs)
+            finally:
+                await engine.dispose()
+
+        try:
+            return asyncio.run(body())
+        except DomainError as error:
+            fail(error)
+
+    return command
+
+
+def period_argument(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except InvalidPeriod as error:
+        raise click.BadParameter(error.message) from error
+
+
+async def member_id(conn: AsyncConnection, handle: str) -> int:
+    return (await members.member_by_handle(conn, handle)).id
+
+
+# --- database -----------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@json_option
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    config = settings()
+    migrate.upgrade(config.database_url)
+    emit({"database": _safe(config.database_url), "schema": "up to date"}, title="database")
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- members and money --------------------------------------------------------------------
+
+
+@cli.group()
+def member() -> None:
+    """Members."""
+
+
+@member.command("create")
+@click.argument("handle")
+@click.option("--email")
+@click.option("--password")
+@click.option("--admin", is_flag=True, help="The member may use the admin API.")
+@json_option
+@with_database
+async def member_create(engine: AsyncEngine, config: Settings, handle, email, password, admin):
+    """Create a member with their giving and revenue accounts."""
+    async with engine.begin() as conn:
+        made = await members.create_member(
+            conn, handle, email=email, password=password, is_admin=admin
+        )
+    emit({"id": made.id, "handle": made.handle, "email": made.email, "admin": made.is_admin},
+         title="member created")
+
+
+@cli.command()
+@click.argument("handle")
+@click.argument("amount")
+@click.option("--key", help="Idempotency key: the same key never credits twice.")
+@json_option
+@with_database
+async def credit(engine: AsyncEngine, config: Settings, handle, amount, key):
+    """Credit AMOUNT to a member's giving balance (manual funding)."""
+    async with engine.begin() as conn:
+        who = await member_id(conn, handle)
+        recorded = await funding.credit(
+            conn, who, parse_positive_amount(amount), idempotency_key=key or uuid.uuid4().hex
+        )
+        balances = await balances_of(conn, who)
+    emit({"handle": handle, "currency": config.currency, "credited_micros":
+          parse_positive_amount(amount), "replayed": not recorded.created,
+          "giving_micros": balances["giving"]}, title="credit")
+
+
+@cli.command()
+@click.argument("handle")
+@click.argument("amount")
+@json_option
+@with_database
+async def budget(engine: AsyncEngine, config: Settings, handle, amount):
+    """Set a member's monthly budget (at least the minimum)."""
+    async with engine.begin() as conn:
+        updated = await members.set_budget(
+            conn, await member_id(conn, handle), parse_amount(amount), config
+        )
+    emit({"handle": updated.handle, "currency": config.currency,
+          "budget_micros": updated.budget_micros}, title="budget")
+
+
+@cli.command()
+@click.argument("handle")
+@click.argument("amount")
+@click.option("--key", help="Idempotency key: the same key never transfers twice.")
+@json_option
+@with_database
+async def transfer(engine: AsyncEngine, config: Settings, handle, amount, key):
+    """Move AMOUNT of a member's revenue to their giving balance."""
+    async with engine.begin() as conn:
+        who = await member_id(conn, handle)
+        recorded = await funding.transfer_revenue_to_giving(
+            conn, who, parse_positive_amount(amount), idempotency_key=key or uuid.uuid4().hex
+        )
+        balances = await balances_of(conn, who)
+    emit({"handle": handle, "currency": config.currency,
+          "transferred_micros": parse_positive_amount(amount), "replayed": not recorded.created,
+          "giving_micros": balances["giving"], "revenue_micros": balances["revenue"]},
+         title="transfer")
+
+
+@cli.command()
+@click.argument("handle")
+@json_option
+@with_database
+async def balance(engine: AsyncEngine, config: Settings, handle):
+    """Giving, revenue and what is held for the member's things."""
+    async with engine.connect() as conn:
+        who = await members.member_by_handle(conn, handle)
+        balances = await balances_of(conn, who.id)
+    emit({"handle": who.handle, "currency": config.currency,
+          "giving_micros": balances["giving"], "revenue_micros": balances["revenue"],
+          "held_for_you_micros": balances["held_for_you"],
+          "budget_micros": who.budget_micros}, title=f"balance of {who.handle}")
+
+
+# --- flattring ----------------------------------------------------------------------------
+
+
+@cli.command("flattr")
+@click.argument("handle")
+@click.argument("thing")
+@click.option("--period", "period_text", help="Put it in another period (admins and tests).")
+@json_option
+@with_database
+async def flattr_command(engine: AsyncEngine, config: Settings, handle, thing, period_text):
+    """Flattr a URL or a thing key (discord:G/C/M, telegram:C/M) for a member."""
+    period = period_argument(period_text) if period_text else None
+    async with engine.begin() as conn:
+        done = await flattrs.flattr(
+            conn, await member_id(conn, handle), thing, period=period, source="cli"
+        )
+    emit({"id": done.flattr.id, "handle": handle, "thing": done.thing.key,
+          "period": done.flattr.period, "created": done.created,
+          "owner": done.thing.owner_handle}, title="flattr")
+
+
+@cli.command()
+@click.argument("handle")
+@click.argument("host")
+@click.option("--verified", is_flag=True, help="Mark the claim verified (admin).")
+@click.option("--prefix", default=None, help="Claim only URLs under this path (default /).")
+@json_option
+@with_database
+async def claim(engine: AsyncEngine, config: Settings, handle, host, verified, prefix):
+    """Claim HOST for a member; with --verified an admin marks it proven."""
+    async with engine.begin() as conn:
+        made = await claims.create_claim(conn, await member_id(conn, handle), host, prefix)
+        if verified:
+            made = await claims.mark_verified(conn, made.id)
+    emit({"id": made.id, "handle": handle, "host": made.host, "path_prefix": made.path_prefix,
+          "verified": made.verified_at is not None,
+          "proof": f"serve https://{made.host}/.well-known/flattr.txt containing {handle}"},
+         title="claim")
+
+
+@cli.command()
+@click.argument("handle")
+@click.argument("identity")
+@json_option
+@with_database
+async def link(engine: AsyncEngine, config: Settings, handle, identity):
+    """Link a chat identity (discord:ID or telegram:ID) to a member."""
+    async with engine.begin() as conn:
+        identity_id = await members.link_identity(conn, await member_id(conn, handle), identity)
+    emit({"id": identity_id, "handle": handle, "identity": identity}, title="linked")
+
+
+@cli.command()
+@click.argument("handle")
+@click.argument("thing")
+@click.option("--months", type=click.IntRange(1, subscriptions.MAX_MONTHS), required=True)
+@json_option
+@with_database
+async def subscribe(engine: AsyncEngine, config: Settings, handle, thing, months):
+    """Flattr THING this month and every following month, MONTHS months in all."""
+    async with engine.begin() as conn:
+        made = await subscriptions.subscribe(conn, await member_id(conn, handle), thing, months)
+    emit({"id": made.id, "handle": handle, "thing_id": made.thing_id,
+          "first_period": made.first_period, "last_period": made.last_period},
+         title="subscription")
+
+
+# --- the month's end ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("period", callback=lambda _c, _p, value: period_argument(value))
+@json_option
+@with_database
+async def settle(engine: AsyncEngine, config: Settings, period: Period):
+    """Settle a period that has ended: charge, split, pay, release and return."""
+    if click.get_current_context().find_root().obj.get("json"):
+        result = await settle_period(engine, period, config)
+    else:
+        with click.progressbar(length=len(STAGES), label=f"settling {period}") as bar:
+            result = await settle_period(
+                engine, period, config, on_stage=lambda _n, _name: bar.update(1)
+            )
+    async with engine.connect() as conn:
+        summary = await settlement_summary(conn, period)
+    summary["already_settled"] = result.already_settled
+    summary["currency"] = config.currency
+    emit(summary, title=f"settlement of {period}")
+
+
+@cli.command()
+@click.argument("handle")
+@click.argument("period", callback=lambda _c, _p, value: period_argument(value))
+@json_option
+@with_database
+async def statement(engine: AsyncEngine, config: Settings, handle, period: Period):
+    """What a member was charged in PERIOD, the fee, each share and where it went."""
+    async with engine.connect() as conn:
+        result = await statement_of(conn, await member_id(conn, handle), period)
+    result = {"handle": handle, "currency": config.currency, **result}
+    emit(result, title=f"statement of {handle} for {period}", rows=result["shares"])
+
+
+@cli.command()
+@json_option
+@with_database
+async def check(engine: AsyncEngine, config: Settings):
+    """Check every invariant of the ledger; exit 0 only if all hold."""
+    async with engine.connect() as conn:
+        findings = await run_checks(conn)
+    result = {
+        "ok": all(f.holds for f in findings),
+        "checks": [
+            {"name": f.invariant.name, "description": f.invariant.description,
+             "holds": f.holds, "violations": f.violations[:5]}
+            for f in findings
+        ],
+    }
+    emit(result, title="ledger check", rows=[
+        {"check": c["name"], "holds": c["holds"], "what": c["description"]}
+        for c in result["checks"]
+    ])
+    if not result["ok"]:
+        raise SystemExit(1)
+
+
+# --- payouts ------------------------------------------------------------------------------
+
+
+@cli.group()
+def payout() -> None:
+    """Payouts of revenue."""
+
+
+def _payout_fields(made: payouts.Payout) -> dict:
+    return {"id": made.id, "member_id": made.member_id, "amount_micros": made.amount_micros,
+            "status": made.status}
+
+
+@payout.command("request")
+@click.argument("handle")
+@click.argument("amount", required=False)
+@json_option
+@with_database
+async def payout_request(engine: AsyncEngine, config: Settings, handle, amount):
+    """Ask for a payout of AMOUNT (default: all revenue), in whole cents."""
+    async with engine.begin() as conn:
+        made = await payouts.request_payout(
+            conn, await member_id(conn, handle), config,
+            amount_micros=parse_positive_amount(amount) if amount else None,
+        )
+    emit({**_payout_fields(made), "currency": config.currency}, title="payout requested")
+
+
+@payout.command("paid")
+@click.argument("payout_id", type=int)
+@json_option
+@with_database
+async def payout_paid(engine: AsyncEngine, config: Settings, payout_id):
+    """Mark a requested payout paid."""
+    async with engine.begin() as conn:
+        made = await payouts.resolve_payout(conn, payout_id, "paid")
+    emit({**_payout_fields(made), "currency": config.currency}, title="payout")
+
+
+@payout.command("failed")
+@click.argument("payout_id", type=int)
+@json_option
+@with_database
+async def payout_failed(engine: AsyncEngine, config: Settings, payout_id):
+    """Mark a requested payout failed: the money goes back to the member's revenue."""
+    async with engine.begin() as conn:
+        made = await payouts.resolve_payout(conn, payout_id, "failed")
+    emit({**_payout_fields(made), "currency": config.currency}, title="payout")
+
+
+@payout.command("list")
+@click.argument("handle", required=False)
+@json_option
+@with_database
+async def payout_list(engine: AsyncEngine, config: Settings, handle):
+    """List payouts, of one member or of all."""
+    async with engine.connect() as conn:
+        who = await member_id(conn, handle) if handle else None
+        found = await payouts.payouts_of(conn, who)
+    rows = [_payout_fields(p) for p in found]
+    emit({"currency": config.currency, "count": len(rows), "payouts": rows}, title="payouts",
+         rows=rows)

@@ -1,0 +1,143 @@
+"""The `flattr` admin command, end to end on a real database of each backend."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy import text
+
+from core.db import sync_url
+from flattr_cli.main import cli
+
+
+@pytest.fixture
+def flattr(database_url, monkeypatch):
+    monkeypatch.setenv("FLATTR_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(cli, ["--json", *args], catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.stderr
+            return json.loads(result.stdout)
+        assert result.exit_code != 0, result.stdout
+        return json.loads(result.stderr)["error"]
+
+    return run
+
+
+def test_a_month_through_the_command(flattr):
+    flattr("member", "create", "alice", "--email", "alice@example.com", "--password", "s3cret-pw")
+    flattr("member", "create", "bob")
+    assert flattr("credit", "alice", "10")["giving"] == "10.00"
+    assert flattr("credit", "bob", "3")["giving"] == "3.00"
+    flattr("budget", "alice", "5")
+    flattr("budget", "bob", "2")
+    assert flattr("claim", "bob", "Bob.Example", "--verified")["verified"] is True
+    made = flattr("flattr", "alice", "https://bob.example/post?utm_source=x#top",
+                  "--period", "2026-01")
+    assert made["thing"] == "https://bob.example/post"
+    assert made["owner"] == "bob" and made["created"] is True
+    assert flattr("flattr", "alice", "https://BOB.example/post", "--period", "2026-01")[
+        "created"] is False
+    flattr("flattr", "bob", "https://elsewhere.example/", "--period", "2026-01")
+
+    summary = flattr("settle", "2026-01")
+    assert summary["charged"] == "7.00" and summary["fees"] == "0.70"
+    assert summary["to_revenue"] == "4.50" and summary["held"] == "1.80"
+    assert flattr("settle", "2026-01")["already_settled"] is True
+
+    assert flattr("balance", "bob") == {
+        "handle": "bob", "currency": "EUR", "giving": "1.00", "revenue": "4.50",
+        "held_for_you": "0.00", "budget": "2.00",
+    }
+    statement = flattr("statement", "alice", "2026-01")
+    assert (statement["charged"], statement["fee"], statement["status"]) == (
+        "5.00", "0.50", "funded")
+    assert statement["shares"] == [{
+        "thing": "https://bob.example/post", "amount": "4.50", "state": "paid", "to": "bob",
+        "resolved_period": None,
+    }]
+    assert flattr("statement", "bob", "2026-01")["received"] == "4.50"
+
+    assert flattr("transfer", "bob", "0.50")["revenue"] == "4.00"
+    assert flattr("check")["ok"] is True
+
+
+def test_payouts_are_whole_cents_above_the_threshold(flattr, database_url):
+    flattr("member", "create", "cleo")
+    flattr("member", "create", "dan")
+    flattr("credit", "dan", "30")
+    flattr("budget", "dan", "13.333334")
+    flattr("claim", "cleo", "cleo.example", "--verified")
+    flattr("credit", "cleo", "2")
+    flattr("budget", "cleo", "2")
+    flattr("flattr", "dan", "https://cleo.example/", "--period", "2026-01")
+    flattr("flattr", "cleo", "https://dan.example/", "--period", "2026-01")
+    flattr("settle", "2026-01")
+    assert flattr("balance", "cleo")["revenue"] == "12.000001"
+
+    assert flattr("payout", "request", "cleo", "5", ok=False)["code"] == "below_payout_threshold"
+    requested = flattr("payout", "request", "cleo")
+    assert requested["amount"] == "12.00" and requested["status"] == "requested"
+    assert flattr("balance", "cleo")["revenue"] == "0.000001"
+    assert flattr("payout", "failed", str(requested["id"]))["status"] == "failed"
+    assert flattr("balance", "cleo")["revenue"] == "12.000001"
+    again = flattr("payout", "request", "cleo", "11.999")
+    assert again["amount"] == "11.99"
+    assert flattr("payout", "paid", str(again["id"]))["status"] == "paid"
+    assert flattr("payout", "failed", str(again["id"]), ok=False)["code"] == "invalid_state"
+    assert flattr("balance", "cleo")["revenue"] == "0.010001"
+    assert flattr("check")["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["credit", "alice", "1.0000001"], "invalid_amount"),
+        (["credit", "alice", "--", "-3"], "invalid_amount"),
+        (["credit", "alice", "abc"], "invalid_amount"),
+        (["credit", "nobody", "3"], "not_found"),
+        (["budget", "alice", "1.99"], "budget_below_minimum"),
+        (["flattr", "alice", "chrome://settings"], "invalid_url"),
+        (["flattr", "alice", "https://alice.example/mine"], "own_thing"),
+        (["flattr", "alice", "not a thing"], "invalid_thing"),
+        (["member", "create", "ALICE"], "handle_taken"),
+        (["member", "create", "a b"], "invalid_handle"),
+        (["link", "alice", "irc:12"], "invalid_identity"),
+        (["transfer", "alice", "1"], "insufficient_funds"),
+        (["payout", "paid", "999"], "not_found"),
+        (["claim", "alice", "https://x.example/"], "invalid_host"),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_error_and_changes_nothing(flattr, args, code):
+    flattr("member", "create", "alice")
+    flattr("claim", "alice", "alice.example", "--verified")
+    before = flattr("balance", "alice")
+    assert flattr(*args, ok=False)["code"] == code
+    assert flattr("balance", "alice") == before
+    assert flattr("check")["ok"] is True
+
+
+def test_human_output_and_errors_on_stderr(database_url, monkeypatch):
+    monkeypatch.setenv("FLATTR_DATABASE_URL", database_url)
+    runner = CliRunner()
+    made = runner.invoke(cli, ["member", "create", "erin"])
+    assert made.exit_code == 0 and "erin" in made.stdout
+    refused = runner.invoke(cli, ["budget", "erin", "1"])
+    assert refused.exit_code == 1
+    assert "budget_below_minimum" in refused.stderr and refused.stdout == ""
+
+
+def test_check_fails_when_a_cached_balance_is_wrong(flattr, database_url):
+    flattr("member", "create", "fred")
+    flattr("credit", "fred", "4")
+    engine = create_sync_engine(sync_url(database_url))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE accounts SET balance_micros = 5000000 WHERE kind = 'giving'"))
+    engine.dispose()
+    report = CliRunner().invoke(cli, ["--json", "check"])
+    assert report.exit_code == 1
+    failed = {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
+    assert failed == {"cached_balances"}

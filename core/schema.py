@@ -26,6 +26,7 @@ Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEG
 Money = BigInteger
 Timestamp = DateTime(timezone=True)
 
+BALANCE_BOUND = 2**62
 SYSTEM_ACCOUNT_KINDS = ("external", "fees", "unclaimed", "charity", "payouts")
 MEMBER_ACCOUNT_KINDS = ("giving", "revenue")
 
@@ -71,6 +72,10 @@ accounts = Table(
     ),
     # Only the outside world can be owed money: no member or pool account goes below zero.
     CheckConstraint("kind = 'external' OR balance_micros >= 0", name="not_overdrawn"),
+    # SQLite turns an overflowing integer sum into a float; this bound refuses it instead.
+    CheckConstraint(
+        f"balance_micros BETWEEN {-BALANCE_BOUND} AND {BALANCE_BOUND}", name="bounded"
+    ),
     UniqueConstraint("member_id", "kind"),
     Index(
         "uq_accounts_system_kind",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 09:40:14.130669
+Create Date: 2026-11-26 09:46:56.481264
 """
 
 from collections.abc import Sequence
@@ -89,6 +89,10 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "kind IN ('giving', 'revenue', 'external', 'fees', 'unclaimed', 'charity', 'payouts')",
             name=op.f("ck_accounts_kind_known"),
+        ),
+        sa.CheckConstraint(
+            "balance_micros BETWEEN -4611686018427387904 AND 4611686018427387904",
+            name=op.f("ck_accounts_bounded"),
         ),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_accounts_member_id_members")

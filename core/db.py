@@ -58,9 +58,14 @@ def _sqlite_engine(url: str, **options: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {SQLITE_BEGIN_MODES[mode]}")
 
     return engine
+
+
+SQLITE_BEGIN_MODES = {"IMMEDIATE": "IMMEDIATE", "DEFERRED": "DEFERRED"}
+READ_ONLY = {"sqlite_begin": "DEFERRED"}  # execution options of a connection that only reads
 
 
 def is_sqlite(engine_or_connection: Any) -> bool:

@@ -103,3 +103,27 @@ class InvalidEmail(DomainError):
 
 class ClaimTaken(DomainError):
     code = "claim_taken"
+
+
+class InvalidScope(DomainError):
+    code = "invalid_scope"
+
+
+class InsufficientScope(DomainError):
+    code = "insufficient_scope"
+
+
+class InvalidCode(DomainError):
+    code = "invalid_code"
+
+
+class IdentityNotLinked(DomainError):
+    code = "identity_not_linked"
+
+
+class InvalidCredentials(DomainError):
+    code = "invalid_credentials"
+
+
+class ClaimNotProven(DomainError):
+    code = "claim_not_proven"

@@ -267,3 +267,41 @@ payouts = Table(
     CheckConstraint(_in("status", ("requested", "paid", "failed")), name="status_known"),
     Index("ix_payouts_member_id", "member_id"),
 )
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scopes", String(200), nullable=False),
+    Column("label", String(100)),
+    Column("created_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp),
+    Index("ix_api_tokens_member_id", "member_id"),
+)
+
+link_codes = Table(
+    "link_codes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+)
+
+# Answers kept for Idempotency-Key: the same key and request replay the first answer.
+stored_replies = Table(
+    "stored_replies",
+    metadata,
+    Column("scope", String(64), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer),
+    Column("body", Text),
+    Column("created_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("scope", "key"),
+    Index("ix_stored_replies_created_at", "created_at"),
+)

@@ -388,3 +388,72 @@ async def payout_list(engine: AsyncEngine, config: Settings, handle):
     rows = [_payout_fields(p) for p in found]
     emit({"currency": config.currency, "count": len(rows), "payouts": rows}, title="payouts",
          rows=rows)
+
+
+# --- serving and tokens -------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--demo/--no-demo", default=None,
+              help="Create the demo member and print its token (default: on the embedded "
+                   "SQLite set-up only).")
+def serve(host: str, port: int, demo: bool | None) -> None:
+    """Run the HTTP gateway (JSON API at /api/v1)."""
+    from aiohttp import web
+
+    from gateway.app import create_app
+    from gateway.demo import ensure_demo
+    from gateway.settings import GatewaySettings
+
+    config = settings()
+    migrate.upgrade(config.database_url)
+    embedded = config.database_url.startswith("sqlite") and config.redis_url is None
+    if demo if demo is not None else embedded:
+        made = asyncio.run(_with_engine(config, lambda engine: ensure_demo(engine, config)))
+        base = f"http://{host}:{port}/api/v1"
+        click.echo(
+            f"Demo member '{made.handle}' (password demo-password), token for this run:\n"
+            f"  export FLATTR_TOKEN={made.token}\n"
+            f"  curl -s -H \"Authorization: Bearer $FLATTR_TOKEN\" {base}/me\n"
+            f"  curl -s -H \"Authorization: Bearer $FLATTR_TOKEN\" -H 'Content-Type: "
+            f"application/json' -d '{{\"url\": \"https://example.com/\"}}' {base}/flattrs"
+        )
+    click.echo(f"Flattr gateway on http://{host}:{port} (database {_safe(config.database_url)},"
+               f" redis {'on' if config.redis_url else 'off'})")
+    web.run_app(create_app(config, GatewaySettings()), host=host, port=port, print=None,
+                access_log=None)
+
+
+async def _with_engine(config: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:
+    engine = create_engine(config.database_url)
+    try:
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+@cli.group()
+def token() -> None:
+    """API tokens (the operator's way to make bot and admin tokens)."""
+
+
+@token.command("create")
+@click.argument("handle")
+@click.option("--scopes", default="read,flattr", show_default=True,
+              help="Comma-separated: read, flattr, account, admin, bot.")
+@click.option("--label")
+@json_option
+@with_database
+async def token_create(engine: AsyncEngine, config: Settings, handle, scopes, label):
+    """Make a token for HANDLE and print it once (only its hash is stored)."""
+    from core import tokens
+
+    async with engine.begin() as conn:
+        issued = await tokens.issue_token(
+            conn, await member_id(conn, handle), tokens.parse_scopes(scopes), label=label,
+            may_grant_privileged=True,
+        )
+    emit({"id": issued.info.id, "handle": handle, "scopes": ",".join(sorted(issued.info.scopes)),
+          "label": label, "token": issued.token}, title="token (shown once)")

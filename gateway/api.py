@@ -1,0 +1,210 @@
+"""The API's endpoints as data: registered with aiohttp and described in OpenAPI from one list.
+
+Each endpoint names its scope, its body and query models and whether it moves money (and
+so honours Idempotency-Key). `handle` runs the same pipeline for all of them: limits,
+authentication, scope, parsing, one database transaction, idempotent replay.
+"""
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import replies
+from core.db import READ_ONLY
+from core.errors import NotFound
+from core.settings import Settings
+from gateway import auth, keys
+from gateway.errors import ApiError
+from gateway.json import dumps, loads
+from gateway.principal import Principal
+
+MAX_BODY_BYTES = 64 * 1024
+PATH_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+@dataclass
+class Call:
+    request: web.Request
+    conn: AsyncConnection
+    principal: Principal | None
+    body: Any
+    query: Any
+
+    @property
+    def settings(self) -> Settings:
+        return self.request.app[keys.settings_key]
+
+    @property
+    def member_id(self) -> int:
+        assert self.principal is not None  # endpoints with a scope always have one
+        return self.principal.member_id
+
+    def path_id(self, name: str = "id") -> int:
+        raw = self.request.match_info[name]
+        if not PATH_ID.fullmatch(raw):
+            raise NotFound(f"{raw!r} is not an id")
+        return int(raw)
+
+
+Reply = dict[str, Any] | tuple[int, dict[str, Any]]
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    scope: str | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    money: bool
+    errors: tuple[str, ...]
+    writes: bool
+
+
+@dataclass
+class Api:
+    """A list of endpoints that handler modules fill with decorators."""
+
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def route(
+        self, method: str, path: str, *, summary: str, scope: str | None,
+        body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None, status: int = 200, money: bool = False,
+        errors: tuple[str, ...] = (), writes: bool | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(Endpoint(
+                method, path, handler, summary, scope, body, query, response, status, money,
+                errors, method != "GET" if writes is None else writes,
+            ))
+            return handler
+
+        return register
+
+
+async def handle(endpoint: Endpoint, request: web.Request) -> web.Response:
+    principal = await auth.authenticate(request)
+    await request.app[keys.limiter_key].check(request, principal)
+    if endpoint.scope is not None:
+        if principal is None:
+            raise ApiError("unauthorized", "sign in: send Authorization: Bearer <token>",
+                           {"WWW-Authenticate": "Bearer"})
+        principal.require(endpoint.scope)
+    body = await _parse_body(endpoint, request)
+    query = _parse_query(endpoint, request)
+    engine = request.app[keys.engine_key]
+    idempotency_key = request.headers.get("Idempotency-Key") if endpoint.money else None
+
+    if not endpoint.writes:
+        async with engine.connect() as conn:
+            await conn.execution_options(**READ_ONLY)
+            status, payload = _split(await endpoint.handler(Call(request, conn, principal, body,
+                                                                  query)), endpoint)
+        return _json(status, payload, request)
+
+    async with engine.begin() as conn:
+        if idempotency_key is not None:
+            scope, fingerprint = _idempotency_scope(request, principal, endpoint)
+            _check_key(idempotency_key)
+            stored = await replies.claim_key(conn, scope, idempotency_key, fingerprint)
+            if stored is not None:
+                response = web.Response(status=stored.status, body=stored.body.encode(),
+                                        content_type="application/json")
+                response.headers["Idempotent-Replayed"] = "true"
+                return response
+        status, payload = _split(
+            await endpoint.handler(Call(request, conn, principal, body, query)), endpoint
+        )
+        payload = _with_currency(payload, request)
+        if idempotency_key is not None:
+            await replies.store_reply(conn, scope, idempotency_key, status,
+                                      dumps(payload).decode())
+    return web.Response(status=status, body=dumps(payload), content_type="application/json")
+
+
+def _split(reply: Reply, endpoint: Endpoint) -> tuple[int, dict[str, Any]]:
+    return reply if isinstance(reply, tuple) else (endpoint.status, reply)
+
+
+def _with_currency(payload: dict[str, Any], request: web.Request) -> dict[str, Any]:
+    return {"currency": request.app[keys.settings_key].currency, **payload}
+
+
+def _json(status: int, payload: dict[str, Any], request: web.Request) -> web.Response:
+    return web.Response(status=status, body=dumps(_with_currency(payload, request)),
+                        content_type="application/json")
+
+
+def _check_key(key: str) -> None:
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        raise ApiError("invalid_request", "an Idempotency-Key has 1 to 200 printable characters")
+
+
+def _idempotency_scope(
+    request: web.Request, principal: Principal | None, endpoint: Endpoint
+) -> tuple[str, str]:
+    who = principal.rate_key if principal else f"addr:{request.remote}"
+    fingerprint = replies.request_fingerprint(
+        endpoint.method, request.path, request.query_string, request.get("raw_body", b"")
+    )
+    return who[:64], fingerprint
+
+
+async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
+    if endpoint.body is None:
+        return None
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError("payload_too_large", f"a request body has at most {MAX_BODY_BYTES} bytes")
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError("payload_too_large", f"a request body has at most {MAX_BODY_BYTES} bytes")
+    request["raw_body"] = raw
+    if request.content_type not in ("application/json", "application/octet-stream", ""):
+        raise ApiError("unsupported_media_type", "send the body as application/json")
+    try:
+        data = loads(raw) if raw else None
+    except ValueError as error:
+        raise ApiError("invalid_json", f"the body is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ApiError("invalid_request", "the body must be a JSON object")
+    return _validate(endpoint.body, data)
+
+
+def _parse_query(endpoint: Endpoint, request: web.Request) -> Any:
+    if endpoint.query is None:
+        return None
+    values: dict[str, str] = {}
+    for name in request.query:
+        found = request.query.getall(name)
+        if len(found) > 1:
+            raise ApiError("invalid_request", f"the query parameter {name!r} is given twice")
+        values[name] = found[0]
+    return _validate(endpoint.query, values)
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError("invalid_request", f"{where}: {first['msg']}") from error
+
+
+def register(app: web.Application, api: Api, prefix: str) -> None:
+    for endpoint in api.endpoints:
+        async def view(request: web.Request, endpoint: Endpoint = endpoint) -> web.Response:
+            return await handle(endpoint, request)
+
+        app.router.add_route(endpoint.method, prefix + endpoint.path, view)

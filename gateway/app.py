@@ -1,0 +1,78 @@
+"""The application factory: every resource born and closed in a cleanup context."""
+
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from core.db import create_engine
+from core.settings import Settings
+from gateway import keys
+from gateway.auth import TokenCache
+from gateway.metrics import Metrics
+from gateway.middlewares import cors_middleware, errors_middleware, metrics_middleware
+from gateway.ratelimit import RateLimiter
+from gateway.routes import setup_routes
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+
+async def database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.settings_key]
+    app[keys.engine_key] = create_engine(settings.database_url, **_pool_options(settings))
+    yield
+    await app[keys.engine_key].dispose()
+
+
+def _pool_options(settings: Settings) -> dict:
+    if settings.database_url.startswith("sqlite"):
+        return {}
+    return {"pool_size": 20, "max_overflow": 20, "pool_timeout": 5}
+
+
+async def redis_client(app: web.Application) -> AsyncIterator[None]:
+    url = app[keys.settings_key].redis_url
+    client = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5) if url else None
+    app[keys.redis_key] = client
+    gateway_settings = app[keys.gateway_settings_key]
+    app[keys.limiter_key] = RateLimiter(
+        per_token=gateway_settings.rate_limit_per_minute,
+        per_address=gateway_settings.rate_limit_per_minute_per_address,
+        redis=client,
+    )
+    yield
+    if client is not None:
+        await client.aclose()
+
+
+async def http_client(app: web.Application) -> AsyncIterator[None]:
+    app[keys.http_client_key] = aiohttp.ClientSession(
+        headers={"User-Agent": "Flattr claim verifier"},
+        connector=aiohttp.TCPConnector(limit=20, ttl_dns_cache=60),
+    )
+    yield
+    await app[keys.http_client_key].close()
+
+
+def create_app(
+    settings: Settings, gateway_settings: GatewaySettings | None = None
+) -> web.Application:
+    gateway_settings = gateway_settings or GatewaySettings()
+    app = web.Application(
+        middlewares=[
+            metrics_middleware,
+            cors_middleware(gateway_settings.cors_origins),
+            errors_middleware,
+        ],
+        client_max_size=1024 * 1024,
+    )
+    app[keys.settings_key] = settings
+    app[keys.gateway_settings_key] = gateway_settings
+    app[keys.metrics_key] = Metrics()
+    app[keys.token_cache_key] = TokenCache(gateway_settings.token_cache_seconds, {})
+    app.cleanup_ctx.extend([database, redis_client, http_client])
+    setup_routes(app)
+    return app

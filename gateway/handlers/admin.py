@@ -1,0 +1,50 @@
+"""Admin routes (scope `admin`): credits and settlements."""
+
+import uuid
+
+from core import funding, members
+from core.errors import InsufficientScope
+from core.money import parse_positive_amount
+from core.periods import Period
+from core.settlement import settle_period
+from core.settlement.summary import settlement_summary
+from core.statements import balances_of
+from gateway import keys
+from gateway.api import Api, Call
+from gateway.present import money, with_amounts
+from gateway.schemas import AdminCredit, AdminSettlement
+
+api = Api()
+
+
+def _admin(call: Call) -> None:
+    if call.principal.acting_for:
+        raise InsufficientScope("a bot cannot act as an admin")
+
+
+@api.route("POST", "/admin/credits", summary="Credit a member's giving balance (manual funding)",
+           scope="admin", body=AdminCredit, status=201, money=True,
+           errors=("not_found", "invalid_amount"))
+async def credit(call: Call):
+    _admin(call)
+    member = await members.member_by_handle(call.conn, call.body.handle)
+    amount = parse_positive_amount(call.body.amount)
+    key = call.request.headers.get("Idempotency-Key") or uuid.uuid4().hex
+    recorded = await funding.credit(call.conn, member.id, amount,
+                                    idempotency_key=f"api:{call.principal.token_id}:{key}")
+    balances = await balances_of(call.conn, member.id)
+    return {"handle": member.handle, "credited": money(amount), "replayed": not recorded.created,
+            "giving": money(balances["giving"])}
+
+
+@api.route("POST", "/admin/settlements", summary="Settle a month that has ended",
+           scope="admin", body=AdminSettlement, money=True, writes=False,
+           errors=("invalid_period", "period_closed", "settlement_running"))
+async def settle(call: Call):
+    _admin(call)
+    period = Period.parse(call.body.period)
+    engine = call.request.app[keys.engine_key]
+    result = await settle_period(engine, period, call.settings)
+    async with engine.connect() as conn:
+        summary = await settlement_summary(conn, period)
+    return {**with_amounts(summary), "already_settled": result.already_settled}

@@ -1,0 +1,52 @@
+"""Flattring: the click path."""
+
+from core import flattrs
+from core.periods import Period
+from gateway.api import Api, Call
+from gateway.present import when
+from gateway.schemas import FlattrBody, PeriodQuery
+
+api = Api()
+
+
+def flattr_json(flattr: flattrs.Flattr, thing) -> dict:
+    return {
+        "id": flattr.id, "period": flattr.period, "created_at": when(flattr.created_at),
+        "source": flattr.source,
+        "thing": {"key": thing.key, "url": thing.url, "owner": thing.owner_handle},
+    }
+
+
+@api.route("POST", "/flattrs", summary="Flattr a URL or a thing (201 new, 200 already)",
+           scope="flattr", body=FlattrBody, status=201, money=True,
+           errors=("invalid_url", "invalid_thing", "own_thing", "period_closed",
+                   "identity_not_linked"))
+async def create_flattr(call: Call):
+    body: FlattrBody = call.body
+    author = body.author if call.principal.acting_for else None
+    source = call.principal.acting_for.split(":")[0] if call.principal.acting_for else "web"
+    done = await flattrs.flattr(
+        call.conn, call.member_id, body.url or body.thing, author_identity=author, source=source
+    )
+    return (201 if done.created else 200), {
+        "created": done.created, "flattr": flattr_json(done.flattr, done.thing)
+    }
+
+
+@api.route("DELETE", "/flattrs/{id}", summary="Take a flattr back while its month is open",
+           scope="flattr", errors=("not_found", "period_closed"))
+async def take_back(call: Call):
+    taken = await flattrs.take_back(call.conn, call.member_id, call.path_id())
+    return {"taken_back": {"id": taken.id, "period": taken.period}}
+
+
+@api.route("GET", "/flattrs", summary="The member's flattrs of a month", scope="read",
+           query=PeriodQuery, errors=("invalid_period",))
+async def list_flattrs(call: Call):
+    period = Period.parse(call.query.period) if call.query.period else Period.current()
+    rows = await flattrs.flattrs_of(call.conn, call.member_id, period)
+    return {"period": str(period), "flattrs": [
+        {"id": r["id"], "created_at": when(r["created_at"]), "source": r["source"],
+         "thing": r["thing"], "url": r["url"], "funding": r["funding"] or "pending"}
+        for r in rows
+    ]}

@@ -1,0 +1,69 @@
+"""Sign-up, the member's own page (/me) and their budget."""
+
+from sqlalchemy import func, select
+
+from core import members
+from core.money import fee_of, parse_amount
+from core.periods import Period
+from core.schema import flattrs
+from core.statements import balances_of
+from gateway.api import Api, Call
+from gateway.present import money, when
+from gateway.schemas import AmountBody, NewMember
+
+api = Api()
+
+
+@api.route("POST", "/members", summary="Create a member (sign up)", scope=None, body=NewMember,
+           status=201, errors=("invalid_handle", "invalid_email", "invalid_password",
+                               "handle_taken"))
+async def create_member(call: Call):
+    body: NewMember = call.body
+    made = await members.create_member(
+        call.conn, body.handle, email=body.email, password=body.password
+    )
+    return {"member": member_json(made)}
+
+
+def member_json(member: members.Member) -> dict:
+    return {"id": member.id, "handle": member.handle, "email": member.email,
+            "budget": money(member.budget_micros), "created_at": when(member.created_at)}
+
+
+@api.route("GET", "/me", summary="The member, balances, budget and this month", scope="read")
+async def me(call: Call):
+    member = await members.member_by_id(call.conn, call.member_id)
+    return await month_of(call, member)
+
+
+async def month_of(call: Call, member: members.Member) -> dict:
+    balances = await balances_of(call.conn, member.id)
+    period = Period.current()
+    count = await call.conn.scalar(
+        select(func.count()).where(flattrs.c.member_id == member.id,
+                                   flattrs.c.period == str(period))
+    )
+    settings = call.settings
+    chargeable = min(member.budget_micros or 0, balances["giving"])
+    funded = chargeable >= settings.minimum_budget
+    net = chargeable - fee_of(chargeable, settings.fee_bps) if funded else 0
+    return {
+        "member": member_json(member),
+        "balances": {"giving": money(balances["giving"]), "revenue": money(balances["revenue"]),
+                     "held_for_you": money(balances["held_for_you"])},
+        "budget": money(member.budget_micros),
+        "minimum_budget": money(settings.minimum_budget),
+        "period": str(period),
+        "flattr_count": count,
+        "funded": funded,
+        "estimated_share": money(net // count if count else net) if funded else None,
+    }
+
+
+@api.route("PUT", "/me/budget", summary="Set the monthly budget", scope="account",
+           body=AmountBody, money=True, errors=("invalid_amount", "budget_below_minimum"))
+async def set_budget(call: Call):
+    updated = await members.set_budget(
+        call.conn, call.member_id, parse_amount(call.body.amount), call.settings
+    )
+    return {"budget": money(updated.budget_micros)}

@@ -1,0 +1,13 @@
+"""JSON in and out, through orjson."""
+
+from typing import Any
+
+import orjson
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value, default=str)
+
+
+def loads(raw: bytes) -> Any:
+    return orjson.loads(raw)

@@ -1,0 +1,17 @@
+"""Typed keys of what the application holds: no globals, no string keys."""
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.settings import Settings
+from gateway.settings import GatewaySettings
+
+settings_key = web.AppKey("settings", Settings)
+gateway_settings_key = web.AppKey("gateway_settings", GatewaySettings)
+engine_key = web.AppKey("engine", AsyncEngine)
+token_cache_key = web.AppKey("token_cache", "TokenCache")
+limiter_key = web.AppKey("limiter", "RateLimiter")
+metrics_key = web.AppKey("metrics", "Metrics")
+redis_key = web.AppKey("redis", "Redis | None")
+http_client_key = web.AppKey("http_client", "ClientSession")
+endpoints_key = web.AppKey("endpoints", list)

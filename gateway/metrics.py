@@ -1,0 +1,55 @@
+"""Counters and latency histograms, written in the Prometheus text format."""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass
+class Metrics:
+    requests: Counter = field(default_factory=Counter)
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    latency_sum: float = 0.0
+    latency_count: int = 0
+    database_errors: int = 0
+    flattrs_created: int = 0
+
+    def observe(self, request: web.Request, status: int, seconds: float) -> None:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        self.requests[(request.method, name, status)] += 1
+        self.latency_sum += seconds
+        self.latency_count += 1
+        for i, bound in enumerate(BUCKETS):
+            if seconds <= bound:
+                self.latency_buckets[i] += 1
+
+    def render(self) -> str:
+        lines = [
+            "# HELP flattr_http_requests_total HTTP requests answered.",
+            "# TYPE flattr_http_requests_total counter",
+        ]
+        for (method, route, status), count in sorted(self.requests.items()):
+            lines.append(
+                f'flattr_http_requests_total{{method="{method}",route="{route}",'
+                f'status="{status}"}} {count}'
+            )
+        lines += [
+            "# HELP flattr_http_request_seconds Time to answer a request.",
+            "# TYPE flattr_http_request_seconds histogram",
+        ]
+        for bound, count in zip(BUCKETS, self.latency_buckets, strict=True):
+            lines.append(f'flattr_http_request_seconds_bucket{{le="{bound}"}} {count}')
+        lines += [
+            f'flattr_http_request_seconds_bucket{{le="+Inf"}} {self.latency_count}',
+            f"flattr_http_request_seconds_sum {self.latency_sum:.6f}",
+            f"flattr_http_request_seconds_count {self.latency_count}",
+            "# TYPE flattr_database_errors_total counter",
+            f"flattr_database_errors_total {self.database_errors}",
+            "# TYPE flattr_flattrs_created_total counter",
+            f"flattr_flattrs_created_total {self.flattrs_created}",
+        ]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,23 @@
+"""Who is calling: the member behind a bearer token, or a bot acting for a chat identity."""
+
+from dataclasses import dataclass
+
+from core.errors import InsufficientScope
+
+BOT_ACTS_WITH = frozenset({"read", "flattr"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    member_id: int
+    token_id: int
+    scopes: frozenset[str]
+    acting_for: str | None = None  # the chat identity a bot token acts for
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise InsufficientScope(f"this needs a token with the {scope!r} scope")
+
+    @property
+    def rate_key(self) -> str:
+        return f"token:{self.token_id}:{self.acting_for or ''}"

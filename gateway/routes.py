@@ -1,0 +1,36 @@
+"""Every route of the gateway, in one place."""
+
+from aiohttp import web
+
+from gateway import keys
+from gateway.api import Api, Endpoint, register
+from gateway.handlers import (
+    admin,
+    bot,
+    claims,
+    flattrs,
+    health,
+    identities,
+    members,
+    money,
+    subscriptions,
+    things,
+    tokens,
+)
+from gateway.openapi import API_PREFIX
+
+API_MODULES = (members, tokens, flattrs, things, claims, identities, subscriptions, money, bot,
+               admin)
+
+
+def endpoints() -> list[Endpoint]:
+    return [e for module in API_MODULES for e in module.api.endpoints]
+
+
+def setup_routes(app: web.Application) -> None:
+    found = endpoints()
+    app[keys.endpoints_key] = found
+    register(app, Api(found), API_PREFIX)
+    app.router.add_get(API_PREFIX + "/openapi.json", health.openapi)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/metrics", health.metrics)

@@ -1,0 +1,22 @@
+"""Settings of the HTTP surface, beside the core's (same FLATTR_ prefix)."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLATTR_", extra="ignore", frozen=True)
+
+    public_url: str = "http://127.0.0.1:8080"
+    # Origins allowed to call the API with a bearer token (the browser extension's).
+    cors_origins: tuple[str, ...] = ("chrome-extension://*", "moz-extension://*")
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_per_minute_per_address: int = Field(default=1200, ge=1)
+    # Claim proofs are fetched from the claimed host; loopback is allowed only in tests.
+    claims_allow_private: bool = False
+    claims_fetch_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    claims_fetch_max_bytes: int = Field(default=256 * 1024, ge=1024)
+    claims_scheme: str = "https"
+    claims_port: int | None = None  # tests serve proofs on a loopback port
+    token_cache_seconds: float = Field(default=2.0, ge=0)
+    demo: bool = True

@@ -156,7 +156,7 @@ def _idempotency_scope(
 ) -> tuple[str, str]:
     who = principal.rate_key if principal else f"addr:{request.remote}"
     fingerprint = replies.request_fingerprint(
-        endpoint.method, request.path, request.query_string, request.get("raw_body", b"")
+        endpoint.method, request.path, request.query_string, request.get(keys.raw_body_key, b"")
     )
     return who[:64], fingerprint
 
@@ -169,7 +169,7 @@ async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
     raw = await request.content.read(MAX_BODY_BYTES + 1)
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError("payload_too_large", f"a request body has at most {MAX_BODY_BYTES} bytes")
-    request["raw_body"] = raw
+    request[keys.raw_body_key] = raw
     if request.content_type not in ("application/json", "application/octet-stream", ""):
         raise ApiError("unsupported_media_type", "send the body as application/json")
     try:

@@ -6,7 +6,7 @@ import orjson
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=str)
+    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
 def loads(raw: bytes) -> Any:

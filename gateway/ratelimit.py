@@ -13,6 +13,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway import keys
 from gateway.errors import ApiError
 from gateway.principal import Principal
 
@@ -56,7 +57,7 @@ class RateLimiter:
         counts = await self._add([key for key, _ in checks], window)
         remaining = min(limit - count for (_, limit), count in zip(checks, counts, strict=True))
         limit = checks[-1][1]
-        request["rate_limit"] = (limit, max(remaining, 0), reset)
+        request[keys.rate_limit_key] = (limit, max(remaining, 0), reset)
         if remaining < 0:
             retry_after = max(1, int(reset - now))
             raise ApiError("rate_limited", f"too many requests: try again in {retry_after} s",
@@ -79,7 +80,7 @@ class RateLimiter:
 
 
 def headers(request: web.Request) -> dict[str, str]:
-    found = request.get("rate_limit")
+    found = request.get(keys.rate_limit_key)
     if found is None:
         return {}
     limit, remaining, reset = found

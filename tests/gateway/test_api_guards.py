@@ -1,0 +1,130 @@
+"""Bad input, scopes, idempotency keys, limits and CORS: 4xx answers that change nothing."""
+
+import pytest
+
+from gateway.errors import domain_codes_without_status
+
+
+def test_every_core_error_code_has_an_http_status():
+    assert domain_codes_without_status() == set()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        ("POST", "/flattrs", b"{not json", "invalid_json"),
+        ("POST", "/flattrs", b"[1, 2]", "invalid_request"),
+        ("POST", "/flattrs", {"url": 5}, "invalid_request"),
+        ("POST", "/flattrs", {"url": "https://a.example/", "extra": 1}, "invalid_request"),
+        ("POST", "/flattrs", {}, "invalid_request"),
+        ("POST", "/flattrs", {"url": "https://a.example/", "thing": "telegram:1/2"},
+         "invalid_request"),
+        ("POST", "/flattrs", {"url": "chrome://settings"}, "invalid_url"),
+        ("POST", "/flattrs", {"url": "javascript:alert(1)"}, "invalid_url"),
+        ("POST", "/flattrs", {"url": "https://a.example/" + "x" * 2100}, "invalid_request"),
+        ("POST", "/flattrs", {"thing": "nothing"}, "invalid_thing"),
+        ("PUT", "/me/budget", {"amount": "2.0000001"}, "invalid_amount"),
+        ("PUT", "/me/budget", {"amount": 5}, "invalid_request"),
+        ("PUT", "/me/budget", {"amount": "1e3"}, "invalid_amount"),
+        ("POST", "/transfers", {"amount": "-1"}, "invalid_amount"),
+        ("POST", "/transfers", {"amount": "1"}, "insufficient_funds"),
+        ("POST", "/payouts", {}, "below_payout_threshold"),
+        ("GET", "/flattrs?period=2026-13", None, "invalid_period"),
+        ("GET", "/flattrs?period=soon", None, "invalid_request"),
+        ("GET", "/statements/1999-01", None, "invalid_period"),
+        ("DELETE", "/flattrs/abc", None, "not_found"),
+        ("DELETE", "/flattrs/999", None, "not_found"),
+        ("POST", "/claims", {"host": "http://x.example/"}, "invalid_host"),
+        ("POST", "/subscriptions", {"url": "https://a.example/", "months": 0},
+         "invalid_request"),
+        ("GET", "/nowhere", None, "not_found"),
+    ],
+)
+async def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
+    client, sign_up, method, path, body, code
+):
+    kim = await sign_up("kim")
+    before = await kim.call("GET", "/me")
+    options = {"data": body} if isinstance(body, bytes) else {"json": body}
+    response = await client.request(method, "/api/v1" + path, headers=kim.auth,
+                                    **(options if body is not None else {}))
+    answer = await response.json()
+    assert 400 <= response.status < 500, answer
+    assert answer["error"]["code"] == code
+    assert isinstance(answer["error"]["message"], str) and answer["error"]["message"]
+    assert await kim.call("GET", "/me") == before
+
+
+async def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(
+    client, sign_up
+):
+    lou = await sign_up("lou")
+    key = {"Idempotency-Key": "click-1"}
+    first = await lou.call("POST", "/flattrs", json={"url": "https://k.example/"}, headers=key,
+                           status=201)
+    replay = await client.post("/api/v1/flattrs", json={"url": "https://k.example/"},
+                               headers={**lou.auth, **key})
+    assert replay.status == 201 and replay.headers["Idempotent-Replayed"] == "true"
+    assert await replay.json() == first
+    other = await lou.call("POST", "/flattrs", json={"url": "https://other.example/"},
+                           headers=key, status=409)
+    assert other["error"]["code"] == "idempotency_conflict"
+    assert len((await lou.call("GET", "/flattrs"))["flattrs"]) == 1
+
+
+async def test_scopes_are_enforced(client, sign_up, privileged):
+    reader = await sign_up("reader", scopes=("read",))
+    refused = await reader.call("POST", "/flattrs", json={"url": "https://a.example/"},
+                                status=403)
+    assert refused["error"]["code"] == "insufficient_scope"
+    asked = await client.post("/api/v1/tokens", json={
+        "handle": "reader", "password": "a long password", "scopes": ["admin"]})
+    assert asked.status == 403
+
+    _, bot_token = await privileged("botty", "bot,read")
+    admin_call = await client.post("/api/v1/admin/credits", json={"handle": "reader",
+                                                                  "amount": "5"},
+                                   headers={"Authorization": f"Bearer {bot_token}"})
+    assert admin_call.status == 403
+    anonymous = await client.get("/api/v1/me")
+    assert anonymous.status == 401 and anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = await client.post("/api/v1/tokens", json={
+        "handle": "reader", "password": "not the password"})
+    assert (await wrong.json())["error"]["code"] == "invalid_credentials"
+
+
+async def test_a_revoked_token_is_refused_at_once(client, sign_up):
+    mia = await sign_up("mia")
+    tokens = (await mia.call("GET", "/tokens", status=200))["tokens"]
+    assert len(tokens) == 1
+    await mia.call("GET", "/me", status=200)  # now cached
+    await mia.call("DELETE", f"/tokens/{tokens[0]['id']}", status=200)
+    refused = await mia.call("GET", "/me", status=401)
+    assert refused["error"]["code"] == "unauthorized"
+
+
+async def test_rate_limit_answers_429_with_retry_after(make_client, sign_up):
+    client = await make_client(rate_limit_per_minute=5)
+    ned = await sign_up("ned", on=client)
+    statuses = []
+    for _ in range(7):
+        response = await client.get("/api/v1/me", headers=ned.auth)
+        statuses.append(response.status)
+    assert statuses[:5] == [200] * 5 and statuses[5:] == [429, 429]
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+    assert (await response.json())["error"]["code"] == "rate_limited"
+
+
+async def test_cors_lets_the_extension_call_with_a_bearer_token_only(client):
+    origin = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+    preflight = await client.options("/api/v1/flattrs", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == origin
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "Access-Control-Allow-Credentials" not in preflight.headers
+    foreign = await client.options("/api/v1/flattrs", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in foreign.headers

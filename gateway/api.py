@@ -30,7 +30,7 @@ PATH_ID = re.compile(r"[1-9][0-9]{0,17}")
 @dataclass
 class Call:
     request: web.Request
-    conn: AsyncConnection
+    conn: AsyncConnection | None  # None for a batched write
     principal: Principal | None
     body: Any
     query: Any
@@ -69,6 +69,7 @@ class Endpoint:
     money: bool
     errors: tuple[str, ...]
     writes: bool
+    batched: bool  # without an Idempotency-Key the handler writes through a batcher
 
 
 @dataclass
@@ -81,12 +82,12 @@ class Api:
         self, method: str, path: str, *, summary: str, scope: str | None,
         body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None, status: int = 200, money: bool = False,
-        errors: tuple[str, ...] = (), writes: bool | None = None,
+        errors: tuple[str, ...] = (), writes: bool | None = None, batched: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(
                 method, path, handler, summary, scope, body, query, response, status, money,
-                errors, method != "GET" if writes is None else writes,
+                errors, method != "GET" if writes is None else writes, batched,
             ))
             return handler
 
@@ -105,6 +106,10 @@ async def handle(endpoint: Endpoint, request: web.Request) -> web.Response:
     query = _parse_query(endpoint, request)
     engine = request.app[keys.engine_key]
     idempotency_key = request.headers.get("Idempotency-Key") if endpoint.money else None
+
+    if endpoint.batched and idempotency_key is None:
+        reply = await endpoint.handler(Call(request, None, principal, body, query))
+        return _json(*_split(reply, endpoint), request)
 
     if not endpoint.writes:
         async with engine.connect() as conn:

@@ -11,6 +11,7 @@ from core.db import create_engine
 from core.settings import Settings
 from gateway import keys
 from gateway.auth import TokenCache
+from gateway.batcher import FlattrBatcher
 from gateway.metrics import Metrics
 from gateway.middlewares import cors_middleware, errors_middleware, metrics_middleware
 from gateway.ratelimit import RateLimiter
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 async def database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.settings_key]
     app[keys.engine_key] = create_engine(settings.database_url, **_pool_options(settings))
+    app[keys.batcher_key] = FlattrBatcher(app[keys.engine_key])
     yield
     await app[keys.engine_key].dispose()
 

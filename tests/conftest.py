@@ -21,7 +21,8 @@ from core.db import create_engine
 from core.migrate import upgrade
 from core.settings import Settings
 
-TEMPLATE_DATABASE = "flattr_test_template"
+# One template per test session, so that sessions running side by side do not collide.
+TEMPLATE_DATABASE = f"flattr_test_template_{os.getpid()}"
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 HOW_TO_ENABLE = (
     "no PostgreSQL for the tests: set FLATTR_TEST_DATABASE_URL=postgresql://user@host/db, "
@@ -65,7 +66,7 @@ def postgres_server_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server_url: str) -> str:
+def postgres_template(postgres_server_url: str) -> Iterator[str]:
     """A database migrated once; each test gets a copy of it (CREATE DATABASE … TEMPLATE)."""
     with psycopg.connect(_libpq(postgres_server_url), autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DATABASE} WITH (FORCE)")
@@ -73,7 +74,9 @@ def postgres_template(postgres_server_url: str) -> str:
     url = make_url(postgres_server_url).set(database=TEMPLATE_DATABASE)
     template_url = url.render_as_string(hide_password=False)
     upgrade(template_url)
-    return template_url
+    yield template_url
+    with psycopg.connect(_libpq(postgres_server_url), autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DATABASE} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,11 @@
 """Flattring: the click path."""
 
 from core import flattrs
+from core.errors import DomainError
+from core.flattr_batch import FlattrRequest
 from core.periods import Period
+from core.thing_keys import parse_thing_key
+from gateway import keys
 from gateway.api import Api, Call
 from gateway.present import when
 from gateway.schemas import FlattrBody, PeriodQuery
@@ -18,16 +22,25 @@ def flattr_json(flattr: flattrs.Flattr, thing) -> dict:
 
 
 @api.route("POST", "/flattrs", summary="Flattr a URL or a thing (201 new, 200 already)",
-           scope="flattr", body=FlattrBody, status=201, money=True,
+           scope="flattr", body=FlattrBody, status=201, money=True, batched=True,
            errors=("invalid_url", "invalid_thing", "own_thing", "period_closed",
                    "identity_not_linked"))
 async def create_flattr(call: Call):
     body: FlattrBody = call.body
     author = body.author if call.principal.acting_for else None
     source = call.principal.acting_for.split(":")[0] if call.principal.acting_for else "web"
-    done = await flattrs.flattr(
-        call.conn, call.member_id, body.url or body.thing, author_identity=author, source=source
-    )
+    if call.conn is None and author is None:
+        request = FlattrRequest(call.member_id, parse_thing_key(body.url or body.thing), source)
+        done = await call.request.app[keys.batcher_key].submit(request)
+        if isinstance(done, DomainError):
+            raise done
+    elif call.conn is None:  # a chat post with its author: the single-flattr path
+        async with call.request.app[keys.engine_key].begin() as conn:
+            done = await flattrs.flattr(conn, call.member_id, body.url or body.thing,
+                                        author_identity=author, source=source)
+    else:
+        done = await flattrs.flattr(call.conn, call.member_id, body.url or body.thing,
+                                    author_identity=author, source=source)
     return (201 if done.created else 200), {
         "created": done.created, "flattr": flattr_json(done.flattr, done.thing)
     }

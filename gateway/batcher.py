@@ -1,0 +1,65 @@
+"""Grouping concurrent flattrs into one transaction (the click path under load).
+
+Requests that arrive while a write is in flight wait for the next one; a few writes may
+run at once. A request is answered only after the transaction holding it committed, so
+every 201 is durable.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from core.clock import utc_now
+from core.flattr_batch import FlattrRequest, Outcome, flattr_many
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FlattrBatcher:
+    engine: AsyncEngine
+    max_batch: int = 256
+    max_concurrent_writes: int = 3
+    pending: list[tuple[FlattrRequest, asyncio.Future]] = field(default_factory=list)
+    writing: int = 0
+    scheduled: bool = False
+    batches: int = 0
+
+    async def submit(self, request: FlattrRequest) -> Outcome:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((request, future))
+        if not self.scheduled:
+            # Let the other requests of this loop iteration join before writing.
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self._start_writes)
+        return await future
+
+    def _start_writes(self) -> None:
+        self.scheduled = False
+        while self.pending and self.writing < self.max_concurrent_writes:
+            batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
+            self.writing += 1
+            asyncio.get_running_loop().create_task(self._write(batch))
+
+    async def _write(self, batch: list[tuple[FlattrRequest, asyncio.Future]]) -> None:
+        # Sorted so that concurrent batches lock rows in one order and cannot deadlock.
+        order = sorted(range(len(batch)), key=lambda i: (batch[i][0].key.key,
+                                                         batch[i][0].member_id))
+        requests = [batch[i][0] for i in order]
+        try:
+            async with self.engine.begin() as conn:
+                outcomes = await flattr_many(conn, requests, utc_now())
+            for i, outcome in zip(order, outcomes, strict=True):
+                if not batch[i][1].done():
+                    batch[i][1].set_result(outcome)
+            self.batches += 1
+        except Exception as error:  # the whole batch failed: each request learns why
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+        finally:
+            self.writing -= 1
+            if self.pending and not self.scheduled:
+                self._start_writes()

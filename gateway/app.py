@@ -1,5 +1,6 @@
 """The application factory: every resource born and closed in a cleanup context."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -9,7 +10,7 @@ from redis.asyncio import Redis
 
 from core.db import create_engine
 from core.settings import Settings
-from gateway import keys
+from gateway import keys, revocations
 from gateway.auth import TokenCache
 from gateway.batcher import FlattrBatcher
 from gateway.metrics import Metrics
@@ -32,7 +33,9 @@ async def database(app: web.Application) -> AsyncIterator[None]:
 def _pool_options(settings: Settings) -> dict:
     if settings.database_url.startswith("sqlite"):
         return {}
-    return {"pool_size": 20, "max_overflow": 20, "pool_timeout": 5}
+    # No pre-ping on the click path: a dead connection fails one request with a 503 and
+    # SQLAlchemy then recycles the whole pool.
+    return {"pool_size": 20, "max_overflow": 20, "pool_timeout": 5, "pool_pre_ping": False}
 
 
 async def redis_client(app: web.Application) -> AsyncIterator[None]:
@@ -45,7 +48,14 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
         per_address=gateway_settings.rate_limit_per_minute_per_address,
         redis=client,
     )
+    background = [asyncio.get_running_loop().create_task(app[keys.limiter_key].run_sync())]
+    if client is not None:
+        background.append(asyncio.get_running_loop().create_task(
+            revocations.listen(client, app[keys.token_cache_key])))
     yield
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
     if client is not None:
         await client.aclose()
 
@@ -74,7 +84,7 @@ def create_app(
     app[keys.settings_key] = settings
     app[keys.gateway_settings_key] = gateway_settings
     app[keys.metrics_key] = Metrics()
-    app[keys.token_cache_key] = TokenCache(gateway_settings.token_cache_seconds, {})
+    app[keys.token_cache_key] = TokenCache(gateway_settings.token_cache_seconds, {}, set())
     app.cleanup_ctx.extend([database, redis_client, http_client])
     setup_routes(app)
     return app

@@ -22,6 +22,7 @@ class TokenCache:
 
     seconds: float
     entries: dict[str, tuple[tokens.TokenInfo, float]]
+    revoked: set[int]  # ids revoked here or announced by another process: refused at once
 
     def get(self, token_hash: str) -> tokens.TokenInfo | None:
         found = self.entries.get(token_hash)
@@ -29,12 +30,16 @@ class TokenCache:
             return None
         return found[0]
 
+    def is_revoked(self, token_id: int) -> bool:
+        return token_id in self.revoked
+
     def put(self, token_hash: str, info: tokens.TokenInfo) -> None:
         if len(self.entries) >= CACHE_LIMIT:
             self.entries.clear()
         self.entries[token_hash] = (info, time.monotonic() + self.seconds)
 
     def forget_token(self, token_id: int) -> None:
+        self.revoked.add(token_id)
         for token_hash in [h for h, (i, _) in self.entries.items() if i.id == token_id]:
             del self.entries[token_hash]
 
@@ -65,6 +70,9 @@ async def authenticate(request: web.Request) -> Principal | None:
             raise ApiError("unauthorized", "this token is unknown or revoked",
                            {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         cache.put(token_hash, info)
+    if cache.is_revoked(info.id):
+        raise ApiError("unauthorized", "this token is unknown or revoked",
+                       {"WWW-Authenticate": 'Bearer error="invalid_token"'})
     principal = Principal(info.member_id, info.id, info.scopes)
     identity = request.headers.get(IDENTITY_HEADER)
     if identity is None:

@@ -1,12 +1,17 @@
 """Rate limits per token and per client address, in fixed one-minute windows.
 
-With Redis the counters are shared by every gateway process. When Redis does not answer,
-the limiter counts in-process and tries Redis again after a pause, so flattrs are still
-accepted while it is down and shared limits come back with it.
+Requests are counted in-process, where the decision is made without a round trip. With
+Redis, a background task adds this process's new counts to shared counters every
+SYNC_SECONDS and learns the totals of all gateway processes, so the limit is shared
+(to within one sync). When Redis does not answer the counts stay in-process and are
+pushed once it is back.
 """
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -19,20 +24,8 @@ from gateway.principal import Principal
 
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
-RETRY_REDIS_AFTER_SECONDS = 1.0
-
-
-@dataclass
-class MemoryCounters:
-    counts: dict[str, int] = field(default_factory=dict)
-    window: int = 0
-
-    def add(self, key: str, window: int) -> int:
-        if window != self.window:
-            self.counts.clear()
-            self.window = window
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return self.counts[key]
+SYNC_SECONDS = 0.1
+REDIS_PREFIX = "flattr:rl"
 
 
 @dataclass
@@ -40,43 +33,68 @@ class RateLimiter:
     per_token: int
     per_address: int
     redis: Redis | None = None
-    memory: MemoryCounters = field(default_factory=MemoryCounters)
-    redis_down_until: float = 0.0
+    window: int = 0
+    shared: Counter = field(default_factory=Counter)  # totals Redis reported
+    unsent: Counter = field(default_factory=Counter)  # counted here since the last sync
+    redis_ok: bool = True
 
-    @property
-    def using_redis(self) -> bool:
-        return self.redis is not None and time.monotonic() >= self.redis_down_until
+    def _roll(self, window: int) -> None:
+        if window != self.window:
+            self.window = window
+            self.shared.clear()
+            self.unsent.clear()
 
     async def check(self, request: web.Request, principal: Principal | None) -> None:
         now = time.time()
         window = int(now // WINDOW_SECONDS)
+        self._roll(window)
         reset = (window + 1) * WINDOW_SECONDS
-        checks = [(f"addr:{request.remote}", self.per_address)]
+        limits = [(f"addr:{request.remote}", self.per_address)]
         if principal is not None:
-            checks.append((principal.rate_key, self.per_token))
-        counts = await self._add([key for key, _ in checks], window)
-        remaining = min(limit - count for (_, limit), count in zip(checks, counts, strict=True))
-        limit = checks[-1][1]
-        request[keys.rate_limit_key] = (limit, max(remaining, 0), reset)
+            limits.append((principal.rate_key, self.per_token))
+        remaining = None
+        for key, limit in limits:
+            self.unsent[key] += 1
+            left = limit - (self.shared[key] + self.unsent[key])
+            remaining = left if remaining is None else min(remaining, left)
+        request[keys.rate_limit_key] = (limits[-1][1], max(remaining, 0), reset)
         if remaining < 0:
             retry_after = max(1, int(reset - now))
             raise ApiError("rate_limited", f"too many requests: try again in {retry_after} s",
                            {"Retry-After": str(retry_after), **headers(request)})
 
-    async def _add(self, keys: list[str], window: int) -> list[int]:
-        if self.using_redis:
-            try:
-                pipe = self.redis.pipeline(transaction=False)
-                for key in keys:
-                    name = f"flattr:rl:{window}:{key}"
-                    pipe.incr(name)
-                    pipe.expire(name, WINDOW_SECONDS * 2)
-                results = await pipe.execute()
-                return [int(results[i * 2]) for i in range(len(keys))]
-            except (RedisError, OSError) as error:
-                log.warning("rate limits fall back to in-process counting: %s", error)
-                self.redis_down_until = time.monotonic() + RETRY_REDIS_AFTER_SECONDS
-        return [self.memory.add(key, window) for key in keys]
+    async def sync(self) -> None:
+        """Push this process's new counts to Redis and take back the shared totals."""
+        if self.redis is None or not self.unsent:
+            return
+        window, sent = self.window, self.unsent
+        self.unsent = Counter()
+        names = [f"{REDIS_PREFIX}:{window}:{key}" for key in sent]
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            for name, count in zip(names, sent.values(), strict=True):
+                pipe.incrby(name, count)
+                pipe.expire(name, WINDOW_SECONDS * 2)
+            totals = (await pipe.execute())[::2]
+        except (RedisError, OSError) as error:
+            if self.redis_ok:
+                log.warning("rate limits count in-process while Redis is away: %s", error)
+            self.redis_ok = False
+            if window == self.window:
+                self.unsent.update(sent)  # keep them for when Redis is back
+            return
+        if not self.redis_ok:
+            log.warning("Redis is back: rate limits are shared again")
+        self.redis_ok = True
+        if window == self.window:
+            for key, total in zip(sent, totals, strict=True):
+                self.shared[key] = int(total)  # includes what was just sent
+
+    async def run_sync(self) -> None:
+        while True:
+            await asyncio.sleep(SYNC_SECONDS)
+            with contextlib.suppress(Exception):
+                await self.sync()
 
 
 def headers(request: web.Request) -> dict[str, str]:

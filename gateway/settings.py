@@ -18,5 +18,5 @@ class GatewaySettings(BaseSettings):
     claims_fetch_max_bytes: int = Field(default=256 * 1024, ge=1024)
     claims_scheme: str = "https"
     claims_port: int | None = None  # tests serve proofs on a loopback port
-    token_cache_seconds: float = Field(default=2.0, ge=0)
+    token_cache_seconds: float = Field(default=60.0, ge=0)
     demo: bool = True

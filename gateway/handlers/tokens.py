@@ -2,7 +2,7 @@
 
 from core import members, tokens
 from core.errors import DomainError, InvalidCredentials
-from gateway import keys
+from gateway import keys, revocations
 from gateway.api import Api, Call
 from gateway.present import when
 from gateway.schemas import NewToken
@@ -47,4 +47,5 @@ async def revoke_token(call: Call):
         call.principal.require("account")
     revoked = await tokens.revoke_token(call.conn, call.member_id, token_id)
     call.request.app[keys.token_cache_key].forget_token(token_id)
+    await revocations.announce(call.request.app[keys.redis_key], token_id)
     return {"revoked": token_json(revoked)}

@@ -68,13 +68,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+_UNKNOWN_MEMBER_HASH = _hasher.hash("no member has this password")
+
+
 def password_matches(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        return False
+    """Checking an unknown member costs as long as a known one: no handle oracle by timing."""
     try:
-        return _hasher.verify(password_hash, password)
+        matched = _hasher.verify(password_hash or _UNKNOWN_MEMBER_HASH, password)
     except (VerifyMismatchError, InvalidHashError):
         return False
+    return matched and password_hash is not None
 
 
 async def create_member(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import replies
 from core.db import READ_ONLY
-from core.errors import NotFound
+from core.errors import NotFound, check
 from core.settings import Settings
 from gateway import auth, keys
 from gateway.errors import ApiError
@@ -41,7 +41,7 @@ class Call:
 
     @property
     def member_id(self) -> int:
-        assert self.principal is not None  # endpoints with a scope always have one
+        check(self.principal is not None, "a member route was called without a principal")
         return self.principal.member_id
 
     def path_id(self, name: str = "id") -> int:

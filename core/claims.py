@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import utc_now
 from core.errors import ClaimTaken, InvalidHost, NotFound
+from core.locks import lock_ownership
 from core.schema import claims
 from core.settlement.release import release_held_shares_of_owner
 from core.things import recompute_owners_on_host
@@ -75,6 +76,7 @@ async def mark_verified(
     claim = await claim_by_id(conn, claim_id)
     if claim.verified_at is not None:
         return claim
+    await lock_ownership(conn, exclusive=False)
     try:
         async with conn.begin_nested():
             await conn.execute(

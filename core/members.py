@@ -22,6 +22,7 @@ from core.errors import (
     InvalidPassword,
     NotFound,
 )
+from core.locks import lock_ownership
 from core.money import MAX_AMOUNT_MICROS, format_amount
 from core.schema import MEMBER_ACCOUNT_KINDS, accounts, identities, members, things
 from core.settings import Settings
@@ -172,6 +173,7 @@ async def link_identity(
         )
     if owner is not None:
         raise IdentityTaken(f"{identity} is linked to another member")
+    await lock_ownership(conn, exclusive=False)
     try:
         async with conn.begin_nested():
             identity_id = await conn.scalar(
@@ -195,6 +197,7 @@ async def unlink_identity(conn: AsyncConnection, member_id: int, identity_id: in
     )
     if identity is None:
         raise NotFound(f"no linked identity with id {identity_id}")
+    await lock_ownership(conn, exclusive=False)
     await conn.execute(delete(identities).where(identities.c.id == identity_id))
     await conn.execute(
         update(things).where(things.c.author_identity == identity).values(owner_id=None)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.clock import utc_now
 from core.dialect import insert_ignoring_conflicts
 from core.errors import NotFound, check
+from core.locks import lock_ownership
 from core.members import parse_identity
 from core.schema import claims, identities, members, things
 from core.thing_keys import ThingKey, parse_thing_key
@@ -68,6 +69,7 @@ async def get_or_create_thing(
     if existing is not None and (author is None or existing.author_identity is not None):
         return existing
     if existing is not None:  # a bot tells us the author of a post we knew without one
+        await lock_ownership(conn, exclusive=False)
         await conn.execute(
             update(things)
             .where(things.c.id == existing.id, things.c.author_identity.is_(None))

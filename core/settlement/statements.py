@@ -14,6 +14,7 @@ INSERT INTO flattrs (member_id, thing_id, period, created_at, source)
 SELECT DISTINCT s.member_id, s.thing_id, :period, :period_start, 'subscription'
 FROM subscriptions s
 WHERE s.first_period <= :period AND s.last_period >= :period AND s.cancelled_at IS NULL
+ORDER BY s.member_id, s.thing_id
 ON CONFLICT (member_id, thing_id, period) DO NOTHING
 """).bindparams(bindparam("period_start", type_=Timestamp))
 

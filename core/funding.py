@@ -33,7 +33,7 @@ async def credit(
     amount_micros = _positive(amount_micros)
     return await ledger.record(
         conn,
-        key=f"funding:{source}:{idempotency_key}",
+        key=f"funding:{source}:{ledger.key_part(idempotency_key)}",
         kind=f"funding.{source}",
         member_id=member_id,
         memo=memo,
@@ -56,7 +56,7 @@ async def transfer_revenue_to_giving(
     amount_micros = _positive(amount_micros)
     return await ledger.record(
         conn,
-        key=f"transfer:{member_id}:{idempotency_key}",
+        key=f"transfer:{member_id}:{ledger.key_part(idempotency_key)}",
         kind="transfer",
         member_id=member_id,
         entries=[

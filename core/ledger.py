@@ -4,6 +4,7 @@ A transaction is never edited; a mistake is corrected by another transaction. Ba
 are cached on the accounts and always equal the sum of their postings (`core.checks`).
 """
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,14 @@ class Posting:
 class Recorded:
     transaction_id: int
     created: bool  # False when the key had been used before: a replay, nothing moved
+
+
+def key_part(caller_key: str) -> str:
+    """A caller's idempotency key as part of a ledger key (200 characters in all): a long
+    one is replaced by its digest, so any caller key fits and stays unique."""
+    if len(caller_key) <= 64:
+        return caller_key
+    return "sha256:" + hashlib.sha256(caller_key.encode()).hexdigest()
 
 
 async def system_account(conn: AsyncConnection, kind: str) -> int:

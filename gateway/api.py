@@ -198,7 +198,20 @@ def _parse_query(endpoint: Endpoint, request: web.Request) -> Any:
     return _validate(endpoint.query, values)
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def _validate(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    # PostgreSQL text cannot hold U+0000 (it would be a 500 there); SQLite would keep it.
+    if _has_nul(data):
+        raise ApiError("invalid_request", "text may not contain the NUL character (U+0000)")
     try:
         return model.model_validate(data)
     except ValidationError as error:

@@ -80,6 +80,9 @@ def create_app(
             errors_middleware,
         ],
         client_max_size=1024 * 1024,
+        # GET /things carries a URL of up to 2048 characters in its query: percent-encoded
+        # UTF-8 is up to 12 bytes a character, beyond aiohttp's 8190-byte request line.
+        handler_args={"max_line_size": 64 * 1024},
     )
     app[keys.settings_key] = settings
     app[keys.gateway_settings_key] = gateway_settings

@@ -38,7 +38,7 @@ async def credit(call: Call):
 
 
 @api.route("POST", "/admin/settlements", summary="Settle a month that has ended",
-           scope="admin", body=AdminSettlement, money=True, writes=False,
+           scope="admin", body=AdminSettlement, writes=False,
            errors=("invalid_period", "period_closed", "settlement_running"))
 async def settle(call: Call):
     _admin(call)

@@ -47,11 +47,13 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
         per_token=gateway_settings.rate_limit_per_minute,
         per_address=gateway_settings.rate_limit_per_minute_per_address,
         redis=client,
+        prefix=f"{gateway_settings.redis_namespace}:rl",
     )
     background = [asyncio.get_running_loop().create_task(app[keys.limiter_key].run_sync())]
     if client is not None:
         background.append(asyncio.get_running_loop().create_task(
-            revocations.listen(client, app[keys.token_cache_key])))
+            revocations.listen(client, gateway_settings.redis_namespace,
+                               app[keys.token_cache_key])))
     yield
     for task in background:
         task.cancel()

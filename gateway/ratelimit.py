@@ -25,7 +25,6 @@ from gateway.principal import Principal
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
 SYNC_SECONDS = 0.1
-REDIS_PREFIX = "flattr:rl"
 
 
 @dataclass
@@ -33,6 +32,7 @@ class RateLimiter:
     per_token: int
     per_address: int
     redis: Redis | None = None
+    prefix: str = "flattr:rl"  # Redis keys: <prefix>:<window>:<what is limited>
     window: int = 0
     shared: Counter = field(default_factory=Counter)  # totals Redis reported
     unsent: Counter = field(default_factory=Counter)  # counted here since the last sync
@@ -69,7 +69,7 @@ class RateLimiter:
             return
         window, sent = self.window, self.unsent
         self.unsent = Counter()
-        names = [f"{REDIS_PREFIX}:{window}:{key}" for key in sent]
+        names = [f"{self.prefix}:{window}:{key}" for key in sent]
         try:
             pipe = self.redis.pipeline(transaction=False)
             for name, count in zip(names, sent.values(), strict=True):

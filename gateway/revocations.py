@@ -15,24 +15,27 @@ from redis.exceptions import RedisError
 from gateway.auth import TokenCache
 
 log = logging.getLogger(__name__)
-CHANNEL = "flattr:token-revoked"
 
 
-async def announce(redis: Redis | None, token_id: int) -> None:
+def channel(namespace: str) -> str:
+    return f"{namespace}:token-revoked"
+
+
+async def announce(redis: Redis | None, namespace: str, token_id: int) -> None:
     if redis is None:
         return
     try:
-        await redis.publish(CHANNEL, str(token_id))
+        await redis.publish(channel(namespace), str(token_id))
     except (RedisError, OSError) as error:
         log.warning("could not announce the revocation of token %s: %s", token_id, error)
 
 
-async def listen(redis: Redis, cache: TokenCache) -> None:
+async def listen(redis: Redis, namespace: str, cache: TokenCache) -> None:
     """Forget announced tokens; reconnect after Redis goes away."""
     while True:
         try:
             async with redis.pubsub() as pubsub:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(channel(namespace))
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         with contextlib.suppress(ValueError):

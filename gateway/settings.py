@@ -20,3 +20,4 @@ class GatewaySettings(BaseSettings):
     claims_port: int | None = None  # tests serve proofs on a loopback port
     token_cache_seconds: float = Field(default=60.0, ge=0)
     demo: bool = True
+    redis_namespace: str = "flattr"  # prefix of every Redis key and channel

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core.db import create_engine
 from core.migrate import upgrade
 from core.settings import Settings
+from support import unavailable
 
 # One template per test session, so that sessions running side by side do not collide.
 TEMPLATE_DATABASE = f"flattr_test_template_{os.getpid()}"
@@ -40,13 +41,6 @@ def _answers(url: str) -> bool:
 
 def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def unavailable(reason: str) -> None:
-    """Skip, except in CI where a missing service is a broken set-up."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: a skipped storage test is a failure)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

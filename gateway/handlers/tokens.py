@@ -47,5 +47,7 @@ async def revoke_token(call: Call):
         call.principal.require("account")
     revoked = await tokens.revoke_token(call.conn, call.member_id, token_id)
     call.request.app[keys.token_cache_key].forget_token(token_id)
-    await revocations.announce(call.request.app[keys.redis_key], token_id)
+    await revocations.announce(call.request.app[keys.redis_key],
+                               call.request.app[keys.gateway_settings_key].redis_namespace,
+                               token_id)
     return {"revoked": token_json(revoked)}

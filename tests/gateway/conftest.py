@@ -1,25 +1,14 @@
 """A real gateway on a real database of each backend, driven through aiohttp's test client."""
 
-import os
+import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
-import redis as sync_redis
 
 from core.settings import Settings
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
-
-LOCAL_REDIS = "redis://127.0.0.1:6379/0"
-
-
-def redis_url_for_tests() -> str | None:
-    url = os.environ.get("FLATTR_TEST_REDIS_URL", LOCAL_REDIS)
-    try:
-        sync_redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-        return url
-    except sync_redis.RedisError:
-        return None
+from support import require_redis
 
 
 @pytest.fixture
@@ -28,19 +17,32 @@ def gateway_settings() -> GatewaySettings:
                            token_cache_seconds=2.0)
 
 
+@pytest.fixture(params=["in-process", "redis"])
+def limits_store(request) -> str | None:
+    """Every API test runs with rate limits in-process and with a real Redis."""
+    return None if request.param == "in-process" else require_redis()
+
+
 @pytest.fixture
-def make_client(aiohttp_client, database_url, gateway_settings):
+def redis_namespace() -> str:
+    """Each test its own Redis keys, so counters of one test never limit another."""
+    return f"flattr-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_client(aiohttp_client, database_url, gateway_settings, redis_namespace):
     async def make(redis_url: str | None = None, **overrides) -> object:
         settings = Settings(database_url=database_url, redis_url=redis_url)
-        options = gateway_settings.model_copy(update=overrides)
+        options = gateway_settings.model_copy(
+            update={"redis_namespace": redis_namespace, **overrides})
         return await aiohttp_client(create_app(settings, options))
 
     return make
 
 
 @pytest.fixture
-async def client(make_client):
-    return await make_client()
+async def client(make_client, limits_store):
+    return await make_client(redis_url=limits_store)
 
 
 class Member:

@@ -1,8 +1,11 @@
 """Bad input, scopes, idempotency keys, limits and CORS: 4xx answers that change nothing."""
 
+import asyncio
+
 import pytest
 
 from gateway.errors import domain_codes_without_status
+from support import require_redis, wait_until
 
 
 def test_every_core_error_code_has_an_http_status():
@@ -128,3 +131,22 @@ async def test_cors_lets_the_extension_call_with_a_bearer_token_only(client):
     foreign = await client.options("/api/v1/flattrs", headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert "Access-Control-Allow-Origin" not in foreign.headers
+
+
+async def test_a_revocation_reaches_every_gateway_process_through_redis(
+    make_client, sign_up
+):
+    url = require_redis()
+    first = await make_client(redis_url=url)
+    second = await make_client(redis_url=url)
+    olga = await sign_up("olga", on=first)
+    token_id = (await olga.call("GET", "/tokens"))["tokens"][0]["id"]
+    seen = await second.get("/api/v1/me", headers=olga.auth)
+    assert seen.status == 200  # the second process now has the token cached
+    await asyncio.sleep(0.2)  # let the second process subscribe
+    await olga.call("DELETE", f"/tokens/{token_id}", status=200)
+
+    async def refused() -> bool:
+        return (await second.get("/api/v1/me", headers=olga.auth)).status == 401
+
+    assert await wait_until(refused, seconds=2)

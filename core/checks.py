@@ -81,8 +81,7 @@ INVARIANTS: tuple[Invariant, ...] = (
            JOIN settlements st ON st.period = c.period AND st.status = 'settled'
            JOIN accounts a ON a.member_id = c.member_id AND a.kind = 'giving'
            LEFT JOIN ledger_transactions t
-                  ON t.period = c.period AND t.member_id = c.member_id
-                 AND t.kind IN ('settlement.charge', 'settlement.idle')
+                  ON t.period = c.period AND t.kind IN ('settlement.charge', 'settlement.idle')
            LEFT JOIN postings p ON p.transaction_id = t.id AND p.account_id = a.id
            GROUP BY c.member_id, c.period, c.charge_micros
            HAVING c.charge_micros <> COALESCE(-SUM(p.amount_micros), 0)""",

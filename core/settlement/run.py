@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.clock import utc_now
@@ -48,23 +48,39 @@ async def charge_and_split(conn: AsyncConnection, period: Period, rules: Rules, 
     await lock_ownership(conn, exclusive=True)
     params = {"period": str(period), "minimum": rules.minimum_micros, "fee_bps": rules.fee_bps}
     await conn.execute(sql.RECORD_CHARGES, params)
+    await _refresh_statistics(conn, "charges")  # it just grew by a row per giver
     await conn.execute(sql.RECORD_SHARES, params)
+    await _refresh_statistics(conn, "shares")
     await _post_charges(conn, period, now, status="funded", name="charge")
     if rules.idle_budget == "charity":
         await conn.execute(sql.RECORD_IDLE_CHARGES, params)
         await _post_charges(conn, period, now, status="idle", name="idle")
 
 
+async def _give_memory(conn: AsyncConnection) -> None:
+    """Sorts and hashes over a whole month fit in memory instead of spilling to disk."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SET LOCAL work_mem = '256MB'"))
+
+
+async def _refresh_statistics(conn: AsyncConnection, table: str) -> None:
+    """Let PostgreSQL's planner see a table that grew inside this transaction; planned as
+    empty, the split would join every flattr against every charge."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"ANALYZE {table}"))
+
+
 async def _post_charges(conn: AsyncConnection, period: Period, now, *, status: str, name: str):
-    """giving −charge, fees +fee, and the rest to the pool (unclaimed) or to charity."""
-    kind = f"settlement.{name}"
-    params = {"period": str(period), "status": status, "kind": kind, "name": name, "now": now}
-    await conn.execute(sql.CHARGE_TRANSACTIONS, params)
-    await conn.execute(
-        sql.CHARGE_POSTINGS, {**params, "fees_account": await system_account(conn, "fees")}
-    )
+    """giving −charge of each giver, fees +their sum, the rest to the pool or to charity."""
     pool = "charity" if status == "idle" else "unclaimed"
-    await _balance_and_apply(conn, period, kind, await system_account(conn, pool))
+    params = {"period": str(period), "status": status}
+
+    async def post(transaction: int) -> None:
+        await conn.execute(sql.CHARGE_POSTINGS, {**params, "transaction": transaction})
+        await conn.execute(sql.FEE_POSTING, {**params, "transaction": transaction,
+                                             "fees_account": await system_account(conn, "fees")})
+
+    await _record_stage_transaction(conn, period, now, name, post, pool)
 
 
 async def pay_owners(conn: AsyncConnection, period: Period, rules: Rules, now):
@@ -102,24 +118,35 @@ async def _post_shares(
     conn: AsyncConnection, period: Period, now, *, name: str, member: str, account_kind: str,
     condition: str, resolved_by: str | None = None,
 ):
-    """One transaction per member: the sum of the shares to their account, from the pool."""
-    kind = f"settlement.{name}"
-    params = {
-        "period": str(period), "kind": kind, "name": name, "now": now,
-        "account_kind": account_kind,
-    }
+    """The sum of the shares of each member to their account, from the pool."""
+    params = {"period": str(period), "account_kind": account_kind}
     if resolved_by is not None:
         params["resolved_by"] = resolved_by
-    transactions, postings = sql.share_statements(member, condition)
-    await conn.execute(transactions, params)
-    await conn.execute(postings, params)
-    await _balance_and_apply(conn, period, kind, await system_account(conn, "unclaimed"))
+
+    async def post(transaction: int) -> None:
+        await conn.execute(sql.share_postings(member, condition),
+                           {**params, "transaction": transaction})
+
+    await _record_stage_transaction(conn, period, now, name, post, "unclaimed")
 
 
-async def _balance_and_apply(conn: AsyncConnection, period: Period, kind: str, account: int):
-    params = {"period": str(period), "kind": kind}
-    await conn.execute(sql.BALANCING_POSTINGS, {**params, "account": account})
-    await conn.execute(sql.APPLY_POSTINGS, params)
+async def _record_stage_transaction(
+    conn: AsyncConnection, period: Period, now, name: str,
+    post: Callable[[int], Awaitable[None]], pool: str,
+) -> None:
+    """One balanced ledger transaction for the stage: the member postings `post` writes and
+    the pool posting that balances them; none at all when nothing moves."""
+    transaction = await conn.scalar(
+        sql.OPEN_TRANSACTION, {"period": str(period), "name": name,
+                               "kind": f"settlement.{name}", "now": now}
+    )
+    await post(transaction)
+    if not await conn.scalar(sql.HAS_POSTINGS, {"transaction": transaction}):
+        await conn.execute(sql.DROP_EMPTY_TRANSACTION, {"transaction": transaction})
+        return
+    await conn.execute(sql.BALANCING_POSTING, {"transaction": transaction,
+                                               "account": await system_account(conn, pool)})
+    await conn.execute(sql.APPLY_POSTINGS, {"transaction": transaction})
 
 
 STAGES: tuple[Stage, ...] = (
@@ -159,6 +186,7 @@ async def settle_period(
     stages_run = 0
     for number, stage in enumerate(STAGES, start=1):
         async with engine.begin() as conn:
+            await _give_memory(conn)
             reached = await _lock_run(conn, period)
             if reached >= number:
                 continue

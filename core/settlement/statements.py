@@ -35,16 +35,17 @@ FROM (
     SELECT c.*,
            (c.chargeable / 10000) * :fee_bps + (c.chargeable % 10000) * :fee_bps / 10000 AS fee
     FROM (
-        SELECT f.member_id, COUNT(*) AS flattr_count,
+        SELECT n.member_id, n.flattr_count,
                COALESCE(m.budget_micros, 0) AS budget, a.balance_micros AS balance,
                CASE WHEN COALESCE(m.budget_micros, 0) < a.balance_micros
                     THEN COALESCE(m.budget_micros, 0) ELSE a.balance_micros END AS chargeable
-        FROM flattrs f
-        JOIN things t ON t.id = f.thing_id
-        JOIN members m ON m.id = f.member_id
-        JOIN accounts a ON a.member_id = f.member_id AND a.kind = 'giving'
-        WHERE f.period = :period AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
-        GROUP BY f.member_id, m.budget_micros, a.balance_micros
+        FROM (SELECT f.member_id, COUNT(*) AS flattr_count
+              FROM flattrs f
+              JOIN things t ON t.id = f.thing_id
+              WHERE f.period = :period AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
+              GROUP BY f.member_id) n
+        JOIN members m ON m.id = n.member_id
+        JOIN accounts a ON a.member_id = n.member_id AND a.kind = 'giving'
     ) c
 ) g
 """)
@@ -100,59 +101,46 @@ SET state = 'returned', resolved_period = :period, resolved_by = :resolved_by
 WHERE state = 'held' AND period <= :cutoff
 """)
 
-# --- Ledger, set-based: one transaction per member, keyed `settle:<period>:<kind>:<member>`.
+# --- Ledger, set-based: each stage is one transaction keyed `settle:<period>:<name>`,
+# with one posting per member account it moves and one for the pool it balances against.
 
-CHARGE_TRANSACTIONS = text("""
-INSERT INTO ledger_transactions (key, kind, period, member_id, created_at)
-SELECT 'settle:' || :period || ':' || :name || ':' || c.member_id, :kind, :period, c.member_id,
-       :now
-FROM charges c
-WHERE c.period = :period AND c.status = :status AND c.charge_micros > 0
-ON CONFLICT (key) DO NOTHING
+OPEN_TRANSACTION = text("""
+INSERT INTO ledger_transactions (key, kind, period, created_at)
+VALUES ('settle:' || :period || ':' || :name, :kind, :period, :now)
+RETURNING id
 """).bindparams(bindparam("now", type_=Timestamp))
 
 CHARGE_POSTINGS = text("""
 INSERT INTO postings (transaction_id, account_id, amount_micros)
-SELECT t.id, a.id, -c.charge_micros
+SELECT :transaction, a.id, -c.charge_micros
 FROM charges c
-JOIN ledger_transactions t ON t.kind = :kind AND t.period = :period AND t.member_id = c.member_id
 JOIN accounts a ON a.member_id = c.member_id AND a.kind = 'giving'
 WHERE c.period = :period AND c.status = :status AND c.charge_micros > 0
-UNION ALL
-SELECT t.id, :fees_account, c.fee_micros
-FROM charges c
-JOIN ledger_transactions t ON t.kind = :kind AND t.period = :period AND t.member_id = c.member_id
-WHERE c.period = :period AND c.status = :status AND c.fee_micros > 0
 """)
 
-SHARE_TRANSACTIONS = text("""
-INSERT INTO ledger_transactions (key, kind, period, member_id, created_at)
-SELECT 'settle:' || :period || ':' || :name || ':' || s.{member}, :kind, :period, s.{member}, :now
-FROM shares s
-WHERE {shares}
-GROUP BY s.{member}
-HAVING SUM(s.amount_micros) > 0
-ON CONFLICT (key) DO NOTHING
+FEE_POSTING = text("""
+INSERT INTO postings (transaction_id, account_id, amount_micros)
+SELECT :transaction, :fees_account, SUM(c.fee_micros)
+FROM charges c
+WHERE c.period = :period AND c.status = :status
+HAVING SUM(c.fee_micros) > 0
 """)
 
 SHARE_POSTINGS = text("""
 INSERT INTO postings (transaction_id, account_id, amount_micros)
-SELECT t.id, a.id, g.total
+SELECT :transaction, a.id, g.total
 FROM (SELECT s.{member} AS member_id, SUM(s.amount_micros) AS total
       FROM shares s WHERE {shares} GROUP BY s.{member}) g
-JOIN ledger_transactions t ON t.kind = :kind AND t.period = :period AND t.member_id = g.member_id
 JOIN accounts a ON a.member_id = g.member_id AND a.kind = :account_kind
 WHERE g.total > 0
 """)
 
-# Completes each transaction of a kind and period with the posting that balances it.
-BALANCING_POSTINGS = text("""
+# Completes the transaction with the posting to (or from) the pool that balances it.
+BALANCING_POSTING = text("""
 INSERT INTO postings (transaction_id, account_id, amount_micros)
-SELECT p.transaction_id, :account, -SUM(p.amount_micros)
+SELECT :transaction, :account, -SUM(p.amount_micros)
 FROM postings p
-JOIN ledger_transactions t ON t.id = p.transaction_id
-WHERE t.kind = :kind AND t.period = :period
-GROUP BY p.transaction_id
+WHERE p.transaction_id = :transaction
 HAVING SUM(p.amount_micros) <> 0
 """)
 
@@ -160,12 +148,14 @@ APPLY_POSTINGS = text("""
 UPDATE accounts
 SET balance_micros = accounts.balance_micros + d.delta
 FROM (SELECT p.account_id, SUM(p.amount_micros) AS delta
-      FROM postings p
-      JOIN ledger_transactions t ON t.id = p.transaction_id
-      WHERE t.kind = :kind AND t.period = :period
+      FROM postings p WHERE p.transaction_id = :transaction
       GROUP BY p.account_id) d
 WHERE accounts.id = d.account_id
 """)
+
+HAS_POSTINGS = text("SELECT COUNT(*) FROM postings WHERE transaction_id = :transaction")
+
+DROP_EMPTY_TRANSACTION = text("DELETE FROM ledger_transactions WHERE id = :transaction")
 
 
 START_SETTLEMENT = text("""
@@ -176,12 +166,7 @@ ON CONFLICT (period) DO NOTHING
 """).bindparams(bindparam("now", type_=Timestamp))
 
 
-def share_statements(member_column: str, condition: str):
-    """The transaction and posting statements for shares grouped by giver or owner."""
+def share_postings(member_column: str, condition: str):
+    """The postings of shares summed per giver or per owner."""
     check(member_column in ("giver_id", "owner_id"), "shares are grouped by giver or owner")
-    return (
-        text(SHARE_TRANSACTIONS.text.format(member=member_column, shares=condition)).bindparams(
-            bindparam("now", type_=Timestamp)
-        ),
-        text(SHARE_POSTINGS.text.format(member=member_column, shares=condition)),
-    )
+    return text(SHARE_POSTINGS.text.format(member=member_column, shares=condition))

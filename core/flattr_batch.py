@@ -12,12 +12,13 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import DomainError, OwnThing
-from core.flattrs import Flattr, Flattred, ensure_period_open_for_flattrs, flattr
+from core.flattrs import Flattr, Flattred, flattr
 from core.periods import Period
 from core.thing_keys import ThingKey
 from core.things import Thing
 
 UPSERT_THINGS = """
+WITH new AS (
 INSERT INTO things (key, kind, url, host, path, owner_id, created_at)
 SELECT u.key, u.kind, u.url, u.host, u.path,
        (SELECT c.member_id FROM claims c
@@ -28,6 +29,13 @@ SELECT u.key, u.kind, u.url, u.host, u.path,
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
      AS u(key, kind, url, host, path)
 ON CONFLICT (key) DO NOTHING
+RETURNING id, key, kind, url, author_identity, owner_id
+)
+SELECT n.*, m.handle AS owner_handle FROM new n LEFT JOIN members m ON m.id = n.owner_id
+UNION ALL
+SELECT t.id, t.key, t.kind, t.url, t.author_identity, t.owner_id, m.handle
+FROM things t LEFT JOIN members m ON m.id = t.owner_id
+WHERE t.key = ANY($1::text[])
 """
 
 FIND_THINGS = """
@@ -66,9 +74,11 @@ Outcome = Flattred | DomainError
 async def flattr_many(
     conn: AsyncConnection, requests: list[FlattrRequest], now: datetime
 ) -> list[Outcome]:
-    """Flattr each request in the current period; a refused one gets its error."""
+    """Flattr each request in the current period; a refused one gets its error.
+
+    The current period is open by definition: settlement refuses a period before its end.
+    """
     period = Period.of(now)
-    await ensure_period_open_for_flattrs(conn, period, now)
     if conn.dialect.name == "postgresql":
         return await _flattr_many_postgres(conn, requests, period, now)
     return await _flattr_one_by_one(conn, requests, period, now)
@@ -95,8 +105,14 @@ async def _flattr_many_postgres(
     keys = {r.key.key: r.key for r in requests}
     columns = list(zip(*((k.key, k.kind, k.url, k.host, k.path) for k in keys.values()),
                        strict=True))
-    await raw.execute(UPSERT_THINGS, *(list(c) for c in columns), now)
-    things = {row["key"]: Thing(**dict(row)) for row in await raw.fetch(FIND_THINGS, list(keys))}
+    # New things come back from the insert; known ones from the table (one snapshot).
+    rows = await raw.fetch(UPSERT_THINGS, *(list(c) for c in columns), now)
+    things = {row["key"]: Thing(**dict(row)) for row in rows}
+    # A key another transaction inserted while ours waited is in neither part: read again.
+    missing = [key for key in keys if key not in things]
+    if missing:
+        for row in await raw.fetch(FIND_THINGS, missing):
+            things[row["key"]] = Thing(**dict(row))
 
     outcomes: list[Outcome | None] = [None] * len(requests)
     wanted: dict[tuple[int, int], str] = {}

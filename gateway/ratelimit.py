@@ -24,7 +24,7 @@ from gateway.principal import Principal
 
 log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
-SYNC_SECONDS = 0.1
+SYNC_SECONDS = 0.25
 
 
 @dataclass
@@ -37,12 +37,14 @@ class RateLimiter:
     shared: Counter = field(default_factory=Counter)  # totals Redis reported
     unsent: Counter = field(default_factory=Counter)  # counted here since the last sync
     redis_ok: bool = True
+    expiring: set[str] = field(default_factory=set)  # keys given an expiry this window
 
     def _roll(self, window: int) -> None:
         if window != self.window:
             self.window = window
             self.shared.clear()
             self.unsent.clear()
+            self.expiring.clear()
 
     async def check(self, request: web.Request, principal: Principal | None) -> None:
         now = time.time()
@@ -74,8 +76,11 @@ class RateLimiter:
             pipe = self.redis.pipeline(transaction=False)
             for name, count in zip(names, sent.values(), strict=True):
                 pipe.incrby(name, count)
+            fresh = [name for name in names if name not in self.expiring]
+            for name in fresh:
                 pipe.expire(name, WINDOW_SECONDS * 2)
-            totals = (await pipe.execute())[::2]
+            totals = (await pipe.execute())[: len(names)]
+            self.expiring.update(fresh)
         except (RedisError, OSError) as error:
             if self.redis_ok:
                 log.warning("rate limits count in-process while Redis is away: %s", error)

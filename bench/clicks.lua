@@ -1,0 +1,50 @@
+-- wrk script of bench/clicks.py: many members flattring many URLs.
+-- Reads tokens from the file named by the TOKENS environment variable.
+local tokens = {}
+local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("seed", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  for line in io.lines(os.getenv("TOKENS")) do
+    table.insert(tokens, line)
+  end
+  math.randomseed(os.time() * 1000 + seed)
+  created = 0
+  existed = 0
+  other = 0
+  urls = tonumber(os.getenv("URLS") or "100000")
+end
+
+function request()
+  local token = tokens[math.random(#tokens)]
+  local body = '{"url": "https://site' .. math.random(200) .. '.example/post/' ..
+               math.random(urls) .. '"}'
+  return wrk.format("POST", "/api/v1/flattrs", {
+    ["Authorization"] = "Bearer " .. token,
+    ["Content-Type"] = "application/json",
+  }, body)
+end
+
+function response(status, headers, body)
+  if status == 201 then created = created + 1
+  elseif status == 200 then existed = existed + 1
+  else other = other + 1 end
+end
+
+function done(summary, latency, requests)
+  local c, e, o = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    c = c + thread:get("created")
+    e = e + thread:get("existed")
+    o = o + thread:get("other")
+  end
+  io.write(string.format("STATUS created=%d existed=%d other=%d\n", c, e, o))
+  io.write(string.format("LATENCY p50_us=%d p99_us=%d\n",
+    latency:percentile(50), latency:percentile(99)))
+end

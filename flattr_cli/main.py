@@ -457,3 +457,28 @@ async def token_create(engine: AsyncEngine, config: Settings, handle, scopes, la
         )
     emit({"id": issued.info.id, "handle": handle, "scopes": ",".join(sorted(issued.info.scopes)),
           "label": label, "token": issued.token}, title="token (shown once)")
+
+
+# --- the browser extension ----------------------------------------------------------------
+
+
+@cli.group()
+def extension() -> None:
+    """The browser extension."""
+
+
+@extension.command("pack")
+@click.option("--out", default="dist", show_default=True, help="Folder for the zip.")
+def extension_pack(out: str) -> None:
+    """Zip extension/ as a store takes it: dist/flattr-extension-<version>.zip."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repository = Path(__file__).resolve().parent.parent
+    script = repository / "scripts" / "pack-extension"
+    if not script.exists():
+        raise click.ClickException("the extension sources are not here: run it in a checkout")
+    done = subprocess.run([sys.executable, str(script), "--out", out], cwd=repository,
+                          check=False)
+    raise SystemExit(done.returncode)

@@ -1,6 +1,6 @@
 """Request bodies and query strings: strict types, unknown fields refused."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -48,6 +48,8 @@ class FlattrBody(Strict):
     thing: ThingKey | None = None
     author: Identity | None = Field(default=None, description="The chat identity of the "
                                     "post's author (bots only)")
+    source: Literal["web", "extension", "button"] | None = Field(
+        default=None, description="Where the member clicked (chat sources come from the bot)")
 
     @model_validator(mode="after")
     def one_target(self) -> "FlattrBody":

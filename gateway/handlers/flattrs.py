@@ -28,7 +28,8 @@ def flattr_json(flattr: flattrs.Flattr, thing) -> dict:
 async def create_flattr(call: Call):
     body: FlattrBody = call.body
     author = body.author if call.principal.acting_for else None
-    source = call.principal.acting_for.split(":")[0] if call.principal.acting_for else "web"
+    acting_for = call.principal.acting_for
+    source = acting_for.split(":")[0] if acting_for else (body.source or "web")
     if call.conn is None and author is None:
         request = FlattrRequest(call.member_id, parse_thing_key(body.url or body.thing), source)
         done = await call.request.app[keys.batcher_key].submit(request)

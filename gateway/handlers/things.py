@@ -3,10 +3,11 @@
 from sqlalchemy import select
 
 from core import flattrs
+from core.members import member_by_id
 from core.periods import Period
 from core.schema import flattrs as flattrs_table
 from core.thing_keys import parse_thing_key
-from core.things import thing_by_key
+from core.things import owner_of, thing_by_key
 from gateway.api import Api, Call
 from gateway.schemas import ThingQuery
 
@@ -22,9 +23,13 @@ async def lookup(call: Call):
     this_period, total = (0, 0) if thing is None else await flattrs.flattr_counts(
         call.conn, thing.id, period
     )
+    owner = thing.owner_handle if thing else None
+    if thing is None and key.kind == "url":  # never flattred yet: its claim still decides
+        owner_id = await owner_of(call.conn, key, None)
+        owner = (await member_by_id(call.conn, owner_id)).handle if owner_id else None
     found = {
         "key": key.key, "kind": key.kind, "url": key.url,
-        "owner": thing.owner_handle if thing else None,
+        "owner": owner,
         "known": thing is not None, "period": str(period),
         "count_this_period": this_period, "count_total": total,
     }

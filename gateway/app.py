@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 async def database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.settings_key]
     app[keys.engine_key] = create_engine(settings.database_url, **_pool_options(settings))
-    app[keys.batcher_key] = FlattrBatcher(app[keys.engine_key])
+    gateway_settings = app[keys.gateway_settings_key]
+    app[keys.batcher_key] = FlattrBatcher(
+        app[keys.engine_key], max_batch=gateway_settings.flattr_batch_max,
+        max_concurrent_writes=gateway_settings.flattr_writes_at_once,
+    )
     yield
     await app[keys.engine_key].dispose()
 

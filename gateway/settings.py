@@ -20,4 +20,7 @@ class GatewaySettings(BaseSettings):
     claims_port: int | None = None  # tests serve proofs on a loopback port
     token_cache_seconds: float = Field(default=60.0, ge=0)
     demo: bool = True
+    # The click path: concurrent flattrs are written together, this many batches at once.
+    flattr_batch_max: int = Field(default=256, ge=1, le=10_000)
+    flattr_writes_at_once: int = Field(default=8, ge=1, le=64)
     redis_namespace: str = "flattr"  # prefix of every Redis key and channel

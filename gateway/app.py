@@ -61,7 +61,9 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
     yield
     for task in background:
         task.cancel()
-    await asyncio.gather(*background, return_exceptions=True)
+    # Bounded: a task stuck in a library that swallowed its cancellation must not hold
+    # the shutdown forever.
+    await asyncio.wait(background, timeout=2)
     if client is not None:
         await client.aclose()
 

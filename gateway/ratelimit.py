@@ -96,10 +96,13 @@ class RateLimiter:
                 self.shared[key] = int(total)  # includes what was just sent
 
     async def run_sync(self) -> None:
+        task = asyncio.current_task()
         while True:
             await asyncio.sleep(SYNC_SECONDS)
             with contextlib.suppress(Exception):
                 await self.sync()
+            if task is not None and task.cancelling():  # redis-py may swallow a cancel
+                raise asyncio.CancelledError
 
 
 def headers(request: web.Request) -> dict[str, str]:

@@ -32,13 +32,16 @@ async def announce(redis: Redis | None, namespace: str, token_id: int) -> None:
 
 async def listen(redis: Redis, namespace: str, cache: TokenCache) -> None:
     """Forget announced tokens; reconnect after Redis goes away."""
-    while True:
+    task = asyncio.current_task()
+    while task is None or not task.cancelling():
         try:
-            async with redis.pubsub() as pubsub:
+            async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                 await pubsub.subscribe(channel(namespace))
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                while task is None or not task.cancelling():
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message and message.get("type") == "message":
                         with contextlib.suppress(ValueError):
                             cache.forget_token(int(message["data"]))
         except (RedisError, OSError):
             await asyncio.sleep(1.0)
+    raise asyncio.CancelledError

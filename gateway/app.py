@@ -39,7 +39,9 @@ def _pool_options(settings: Settings) -> dict:
         return {}
     # No pre-ping on the click path: a dead connection fails one request with a 503 and
     # SQLAlchemy then recycles the whole pool.
-    return {"pool_size": 20, "max_overflow": 20, "pool_timeout": 5, "pool_pre_ping": False}
+    # Bounded waits: a PostgreSQL that does not answer gives 503s within seconds, not hangs.
+    return {"pool_size": 20, "max_overflow": 20, "pool_timeout": 5, "pool_pre_ping": False,
+            "connect_args": {"timeout": 2, "command_timeout": 5}}
 
 
 async def redis_client(app: web.Application) -> AsyncIterator[None]:

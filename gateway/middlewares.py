@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -21,12 +22,25 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_lar
               415: "unsupported_media_type"}
 
 
+# Server shutting down (57P01 admin, 57P02 crash), starting up or recovering (57P03), out
+# of connection slots (53300); class 08 is "connection exception".
+UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
+
+
 def _database_down(error: Exception) -> bool:
-    if isinstance(error, PoolTimeout | InterfaceError | ConnectionError | OSError):
+    if isinstance(error, PoolTimeout | InterfaceError | OperationalError | ConnectionError
+                  | OSError):
         return True
-    if isinstance(error, OperationalError):
+    # The click path runs statements on the asyncpg connection itself: its errors arrive
+    # unwrapped by SQLAlchemy.
+    if isinstance(error, asyncpg.exceptions.InterfaceError
+                  | asyncpg.exceptions.InternalClientError):
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    cause = error.orig if isinstance(error, DBAPIError) else error
+    sqlstate = getattr(cause, "sqlstate", None) or ""
+    return sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
 
 
 @web.middleware

@@ -36,6 +36,7 @@ class RateLimiter:
     window: int = 0
     shared: Counter = field(default_factory=Counter)  # totals Redis reported
     unsent: Counter = field(default_factory=Counter)  # counted here since the last sync
+    sending: Counter = field(default_factory=Counter)  # on their way to Redis right now
     redis_ok: bool = True
     expiring: set[str] = field(default_factory=set)  # keys given an expiry this window
 
@@ -44,6 +45,7 @@ class RateLimiter:
             self.window = window
             self.shared.clear()
             self.unsent.clear()
+            self.sending = Counter()
             self.expiring.clear()
 
     async def check(self, request: web.Request, principal: Principal | None) -> None:
@@ -57,7 +59,7 @@ class RateLimiter:
         remaining = None
         for key, limit in limits:
             self.unsent[key] += 1
-            left = limit - (self.shared[key] + self.unsent[key])
+            left = limit - (self.shared[key] + self.sending[key] + self.unsent[key])
             remaining = left if remaining is None else min(remaining, left)
         request[keys.rate_limit_key] = (limits[-1][1], max(remaining, 0), reset)
         if remaining < 0:
@@ -70,7 +72,7 @@ class RateLimiter:
         if self.redis is None or not self.unsent:
             return
         window, sent = self.window, self.unsent
-        self.unsent = Counter()
+        self.unsent, self.sending = Counter(), sent
         names = [f"{self.prefix}:{window}:{key}" for key in sent]
         try:
             pipe = self.redis.pipeline(transaction=False)
@@ -86,12 +88,14 @@ class RateLimiter:
                 log.warning("rate limits count in-process while Redis is away: %s", error)
             self.redis_ok = False
             if window == self.window:
+                self.sending = Counter()
                 self.unsent.update(sent)  # keep them for when Redis is back
             return
         if not self.redis_ok:
             log.warning("Redis is back: rate limits are shared again")
         self.redis_ok = True
         if window == self.window:
+            self.sending = Counter()
             for key, total in zip(sent, totals, strict=True):
                 self.shared[key] = int(total)  # includes what was just sent
 

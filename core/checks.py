@@ -76,15 +76,17 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "charges_posted",
         "each charge of a settled period left the giver's account exactly once",
-        """SELECT c.member_id, c.period, c.charge_micros, COALESCE(-SUM(p.amount_micros), 0)
+        """SELECT c.member_id, c.period, c.charge_micros, COALESCE(-x.total, 0) AS posted
            FROM charges c
            JOIN settlements st ON st.period = c.period AND st.status = 'settled'
            JOIN accounts a ON a.member_id = c.member_id AND a.kind = 'giving'
-           LEFT JOIN ledger_transactions t
-                  ON t.period = c.period AND t.kind IN ('settlement.charge', 'settlement.idle')
-           LEFT JOIN postings p ON p.transaction_id = t.id AND p.account_id = a.id
-           GROUP BY c.member_id, c.period, c.charge_micros
-           HAVING c.charge_micros <> COALESCE(-SUM(p.amount_micros), 0)""",
+           LEFT JOIN (SELECT t.period, p.account_id, SUM(p.amount_micros) AS total
+                      FROM postings p
+                      JOIN ledger_transactions t ON t.id = p.transaction_id
+                      WHERE t.kind IN ('settlement.charge', 'settlement.idle')
+                      GROUP BY t.period, p.account_id) x
+                  ON x.period = c.period AND x.account_id = a.id
+           WHERE c.charge_micros <> COALESCE(-x.total, 0)""",
     ),
     Invariant(
         "pool_holds_held_shares",

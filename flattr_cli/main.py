@@ -354,26 +354,21 @@ async def payout_request(engine: AsyncEngine, config: Settings, handle, amount):
     emit({**_payout_fields(made), "currency": config.currency}, title="payout requested")
 
 
-@payout.command("paid")
-@click.argument("payout_id", type=int)
-@json_option
-@with_database
-async def payout_paid(engine: AsyncEngine, config: Settings, payout_id):
-    """Mark a requested payout paid."""
-    async with engine.begin() as conn:
-        made = await payouts.resolve_payout(conn, payout_id, "paid")
-    emit({**_payout_fields(made), "currency": config.currency}, title="payout")
+def _payout_outcome(outcome: str, help_text: str) -> None:
+    """`flattr payout paid ID` and `flattr payout failed ID`: the admin's two answers."""
+
+    @payout.command(outcome, help=help_text)
+    @click.argument("payout_id", type=int)
+    @json_option
+    @with_database
+    async def resolve(engine: AsyncEngine, config: Settings, payout_id: int) -> None:
+        async with engine.begin() as conn:
+            made = await payouts.resolve_payout(conn, payout_id, outcome)
+        emit({**_payout_fields(made), "currency": config.currency}, title="payout")
 
 
-@payout.command("failed")
-@click.argument("payout_id", type=int)
-@json_option
-@with_database
-async def payout_failed(engine: AsyncEngine, config: Settings, payout_id):
-    """Mark a requested payout failed: the money goes back to the member's revenue."""
-    async with engine.begin() as conn:
-        made = await payouts.resolve_payout(conn, payout_id, "failed")
-    emit({**_payout_fields(made), "currency": config.currency}, title="payout")
+_payout_outcome("paid", "Mark a requested payout paid.")
+_payout_outcome("failed", "Mark a requested payout failed: the money goes back to revenue.")
 
 
 @payout.command("list")

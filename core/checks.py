@@ -76,17 +76,21 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "charges_posted",
         "each charge of a settled period left the giver's account exactly once",
-        """SELECT c.member_id, c.period, c.charge_micros, COALESCE(-x.total, 0) AS posted
-           FROM charges c
-           JOIN settlements st ON st.period = c.period AND st.status = 'settled'
-           JOIN accounts a ON a.member_id = c.member_id AND a.kind = 'giving'
-           LEFT JOIN (SELECT t.period, p.account_id, SUM(p.amount_micros) AS total
-                      FROM postings p
-                      JOIN ledger_transactions t ON t.id = p.transaction_id
-                      WHERE t.kind IN ('settlement.charge', 'settlement.idle')
-                      GROUP BY t.period, p.account_id) x
-                  ON x.period = c.period AND x.account_id = a.id
-           WHERE c.charge_micros <> COALESCE(-x.total, 0)""",
+        # One pass over each side, summed per giver: no join between the two large sets,
+        # and a posting to a giving account without a charge is caught too.
+        """SELECT u.member_id, u.period, SUM(u.charged) AS charged, SUM(u.posted) AS posted
+           FROM (SELECT c.member_id, c.period, c.charge_micros AS charged, 0 AS posted
+                 FROM charges c
+                 JOIN settlements st ON st.period = c.period AND st.status = 'settled'
+                 UNION ALL
+                 SELECT a.member_id, t.period, 0, -p.amount_micros
+                 FROM ledger_transactions t
+                 JOIN settlements st ON st.period = t.period AND st.status = 'settled'
+                 JOIN postings p ON p.transaction_id = t.id
+                 JOIN accounts a ON a.id = p.account_id AND a.kind = 'giving'
+                 WHERE t.kind IN ('settlement.charge', 'settlement.idle')) u
+           GROUP BY u.member_id, u.period
+           HAVING SUM(u.charged) <> SUM(u.posted)""",
     ),
     Invariant(
         "pool_holds_held_shares",

@@ -141,3 +141,28 @@ def test_check_fails_when_a_cached_balance_is_wrong(flattr, database_url):
     assert report.exit_code == 1
     failed = {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
     assert failed == {"cached_balances"}
+
+
+def test_check_fails_when_a_charge_left_the_giver_twice(flattr, database_url):
+    flattr("member", "create", "gina")
+    flattr("credit", "gina", "10")
+    flattr("budget", "gina", "4")
+    flattr("flattr", "gina", "https://h.example/", "--period", "2026-01")
+    flattr("settle", "2026-01")
+    engine = create_sync_engine(sync_url(database_url))
+    with engine.begin() as conn:  # a second, balanced charge posting the split never made
+        conn.execute(text(
+            "INSERT INTO postings (transaction_id, account_id, amount_micros) "
+            "SELECT t.id, a.id, -1 FROM ledger_transactions t, accounts a "
+            "WHERE t.kind = 'settlement.charge' AND a.kind = 'giving' "
+            "UNION ALL SELECT t.id, a.id, 1 FROM ledger_transactions t, accounts a "
+            "WHERE t.kind = 'settlement.charge' AND a.kind = 'fees'"))
+        conn.execute(text("UPDATE accounts SET balance_micros = balance_micros - 1 "
+                          "WHERE kind = 'giving'"))
+        conn.execute(text("UPDATE accounts SET balance_micros = balance_micros + 1 "
+                          "WHERE kind = 'fees'"))
+    engine.dispose()
+    report = CliRunner().invoke(cli, ["--json", "check"])
+    assert report.exit_code == 1
+    failed = {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
+    assert failed == {"charges_posted"}

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.schema import flattrs, things
+from services import free_port, port_open
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Worker
@@ -56,18 +56,6 @@ def playwright_api() -> Any:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{reason} (CI=true: a skipped test is a failure)", pytrace=False)
         pytest.skip(reason, allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def eventually(probe, seconds: float = 10.0, what: str = "condition") -> Any:

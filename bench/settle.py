@@ -251,6 +251,7 @@ def _statement_patterns() -> list[tuple[re.Pattern[str], str]]:
         if isinstance(value, TextClause):
             pattern = re.escape(_normalise(value.text))
             pattern = pattern.replace(r"\{member\}", r"(\w+)").replace(r"\{shares\}", ".+?")
+            pattern = pattern.replace(r"\{partition\}", r"\w+")
             patterns.append((re.compile(pattern), name))
     return patterns
 

@@ -27,6 +27,22 @@ INVARIANTS: tuple[Invariant, ...] = (
            HAVING COUNT(p.id) = 0 OR SUM(p.amount_micros) <> 0""",
     ),
     Invariant(
+        "postings_reference",
+        "every posting names an existing account and transaction",
+        """SELECT p.id, p.transaction_id, p.account_id
+           FROM postings p
+           LEFT JOIN accounts a ON a.id = p.account_id
+           LEFT JOIN ledger_transactions t ON t.id = p.transaction_id
+           WHERE a.id IS NULL OR t.id IS NULL""",
+    ),
+    Invariant(
+        "charges_reference",
+        "every charge names an existing member",
+        """SELECT c.member_id, c.period FROM charges c
+           LEFT JOIN members m ON m.id = c.member_id
+           WHERE m.id IS NULL""",
+    ),
+    Invariant(
         "ledger_sums_to_zero",
         "all postings of the ledger sum to zero",
         """SELECT SUM(amount_micros) AS total FROM postings

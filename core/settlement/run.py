@@ -20,6 +20,7 @@ from core.locks import lock_ownership
 from core.periods import Period
 from core.schema import settlements
 from core.settings import Settings
+from core.settlement import partitions
 from core.settlement import statements as sql
 
 
@@ -47,10 +48,14 @@ async def charge_and_split(conn: AsyncConnection, period: Period, rules: Rules, 
     # Who owns what decides both the count n and each share: it must not move in between.
     await lock_ownership(conn, exclusive=True)
     params = {"period": str(period), "minimum": rules.minimum_micros, "fee_bps": rules.fee_bps}
-    await conn.execute(sql.RECORD_CHARGES, params)
-    await _refresh_statistics(conn, "charges")  # it just grew by a row per giver
-    await conn.execute(sql.RECORD_SHARES, params)
-    await _refresh_statistics(conn, "shares")
+    if conn.dialect.name == "postgresql":
+        partition = await partitions.create_detached(conn, period)
+        await conn.execute(sql.charge_and_split(partition), params)
+        await partitions.attach(conn, period)
+        await conn.execute(text("ANALYZE charges"))  # it just grew by a row per giver
+    else:
+        await conn.execute(sql.RECORD_CHARGES, params)
+        await conn.execute(sql.RECORD_SHARES, params)
     await _post_charges(conn, period, now, status="funded", name="charge")
     if rules.idle_budget == "charity":
         await conn.execute(sql.RECORD_IDLE_CHARGES, params)
@@ -61,13 +66,7 @@ async def _give_memory(conn: AsyncConnection) -> None:
     """Sorts and hashes over a whole month fit in memory instead of spilling to disk."""
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SET LOCAL work_mem = '256MB'"))
-
-
-async def _refresh_statistics(conn: AsyncConnection, table: str) -> None:
-    """Let PostgreSQL's planner see a table that grew inside this transaction; planned as
-    empty, the split would join every flattr against every charge."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text(f"ANALYZE {table}"))
+        await conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))  # index builds
 
 
 async def _post_charges(conn: AsyncConnection, period: Period, now, *, status: str, name: str):

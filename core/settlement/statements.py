@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, text
 
 from core.errors import check
 from core.schema import Timestamp
+from core.settlement.partitions import is_partition
 
 ADD_SUBSCRIBED_FLATTRS = text("""
 INSERT INTO flattrs (member_id, thing_id, period, created_at, source)
@@ -18,11 +19,19 @@ ORDER BY s.member_id, s.thing_id
 ON CONFLICT (member_id, thing_id, period) DO NOTHING
 """).bindparams(bindparam("period_start", type_=Timestamp))
 
-# Each giver with at least one flattr of a thing that is not their own is charged
-# min(budget, giving balance) when that reaches the minimum; otherwise nothing and
-# their flattrs are unfunded. The fee is floor(charge * bps / 10000), computed in two
-# parts so that the product cannot overflow 64 bits.
-RECORD_CHARGES = text("""
+# The flattrs a month splits: those of things that are not the giver's own.
+_SPLIT = """
+SELECT f.member_id, f.id, f.thing_id, t.owner_id, f.created_at
+FROM flattrs f
+JOIN things t ON t.id = f.thing_id
+WHERE f.period = :period AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
+"""
+
+# Each giver with at least one flattr to split is charged min(budget, giving balance) when
+# that reaches the minimum; otherwise nothing and their flattrs are unfunded. The fee is
+# floor(charge * bps / 10000), computed in two parts so that the product cannot overflow
+# 64 bits. {split} is the month's flattrs to split.
+_CHARGES = """
 INSERT INTO charges (member_id, period, status, flattr_count, budget_micros, balance_micros,
                      charge_micros, fee_micros, net_micros)
 SELECT g.member_id, :period,
@@ -39,16 +48,46 @@ FROM (
                COALESCE(m.budget_micros, 0) AS budget, a.balance_micros AS balance,
                CASE WHEN COALESCE(m.budget_micros, 0) < a.balance_micros
                     THEN COALESCE(m.budget_micros, 0) ELSE a.balance_micros END AS chargeable
-        FROM (SELECT f.member_id, COUNT(*) AS flattr_count
-              FROM flattrs f
-              JOIN things t ON t.id = f.thing_id
-              WHERE f.period = :period AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
-              GROUP BY f.member_id) n
+        FROM (SELECT s.member_id, COUNT(*) AS flattr_count FROM ({split}) s
+              GROUP BY s.member_id) n
         JOIN members m ON m.id = n.member_id
         JOIN accounts a ON a.member_id = n.member_id AND a.kind = 'giving'
     ) c
 ) g
-""")
+"""
+
+# Every funded flattr gets net // n, and the first net % n in the order received one
+# micro more. A share goes to the owner when the owner is an active giver this period
+# (funded themself); otherwise it is held. {charges} holds this period's charges.
+_SHARES = """
+INSERT INTO {target} (giver_id, flattr_id, period, thing_id, owner_id, amount_micros, state)
+SELECT r.member_id, r.id, :period, r.thing_id, r.owner_id,
+       r.net / r.n + CASE WHEN r.rank <= r.net % r.n THEN 1 ELSE 0 END,
+       CASE WHEN owner_charge.member_id IS NULL THEN 'held' ELSE 'paid' END
+FROM (
+    SELECT s.member_id, s.id, s.thing_id, s.owner_id, c.net_micros AS net, c.flattr_count AS n,
+           ROW_NUMBER() OVER (PARTITION BY s.member_id ORDER BY s.created_at, s.id) AS rank
+    FROM ({split}) s
+    JOIN {charges} c ON c.member_id = s.member_id AND c.period = :period AND c.status = 'funded'
+) r
+LEFT JOIN {charges} owner_charge
+       ON owner_charge.member_id = r.owner_id AND owner_charge.period = :period
+      AND owner_charge.status = 'funded'
+"""
+
+# SQLite: the charges, then the shares, each from the flattrs.
+RECORD_CHARGES = text(_CHARGES.format(split=_SPLIT))
+RECORD_SHARES = text(_SHARES.format(target="shares", split=_SPLIT, charges="charges"))
+
+# PostgreSQL: one statement joins the month's flattrs to their things once, charges the
+# givers and writes the shares into the month's detached partition (`{{partition}}`).
+CHARGE_AND_SPLIT = text(
+    f"WITH split AS MATERIALIZED ({_SPLIT}),\n"
+    "charged AS ("
+    + _CHARGES.format(split="SELECT * FROM split")
+    + "RETURNING member_id, period, status, flattr_count, net_micros)"
+    + _SHARES.format(target="{partition}", split="SELECT * FROM split", charges="charged")
+)
 
 # Under the "charity" policy a member with a budget and no flattr gives it to charity.
 RECORD_IDLE_CHARGES = text("""
@@ -65,27 +104,9 @@ WHERE i.charge > 0
   AND NOT EXISTS (SELECT 1 FROM charges c WHERE c.member_id = i.member_id AND c.period = :period)
 """)
 
-# Every funded flattr gets net // n, and the first net % n in the order received one
-# micro more. A share goes to the owner when the owner is an active giver this period
-# (funded themself); otherwise it is held.
-RECORD_SHARES = text("""
-INSERT INTO shares (giver_id, flattr_id, period, thing_id, owner_id, amount_micros, state)
-SELECT r.member_id, r.id, :period, r.thing_id, r.owner_id,
-       r.net / r.n + CASE WHEN r.rank <= r.net % r.n THEN 1 ELSE 0 END,
-       CASE WHEN owner_charge.member_id IS NULL THEN 'held' ELSE 'paid' END
-FROM (
-    SELECT f.member_id, f.id, f.thing_id, t.owner_id, c.net_micros AS net, c.flattr_count AS n,
-           ROW_NUMBER() OVER (PARTITION BY f.member_id ORDER BY f.created_at, f.id) AS rank
-    FROM flattrs f
-    JOIN things t ON t.id = f.thing_id
-    JOIN charges c ON c.member_id = f.member_id AND c.period = :period AND c.status = 'funded'
-    WHERE f.period = :period AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
-) r
-LEFT JOIN charges owner_charge
-       ON owner_charge.member_id = r.owner_id AND owner_charge.period = :period
-      AND owner_charge.status = 'funded'
-""")
-
+# Shares of earlier months only: this month's were held at its split because no active
+# giver of it owned their thing; a claim verified since releases them itself
+# (core/settlement/release.py), or the next settlement does.
 RELEASE_HELD_SHARES = text("""
 UPDATE shares
 SET state = 'released', resolved_period = :period, resolved_by = :resolved_by,
@@ -93,6 +114,7 @@ SET state = 'released', resolved_period = :period, resolved_by = :resolved_by,
 FROM things t
 JOIN charges c ON c.member_id = t.owner_id AND c.period = :period AND c.status = 'funded'
 WHERE shares.thing_id = t.id AND shares.state = 'held' AND shares.giver_id <> t.owner_id
+  AND shares.period < :period
 """)
 
 RETURN_EXPIRED_SHARES = text("""
@@ -164,6 +186,12 @@ INSERT INTO settlements (period, stage, status, fee_bps, minimum_budget_micros, 
 VALUES (:period, 0, 'settling', :fee_bps, :minimum, :hold_months, :idle_budget, :now)
 ON CONFLICT (period) DO NOTHING
 """).bindparams(bindparam("now", type_=Timestamp))
+
+
+def charge_and_split(partition: str):
+    """CHARGE_AND_SPLIT writing into the month's partition."""
+    check(is_partition(partition), "shares are written into a month's partition")
+    return text(CHARGE_AND_SPLIT.text.format(partition=partition))
 
 
 def share_postings(member_column: str, condition: str):

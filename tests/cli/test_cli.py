@@ -166,3 +166,17 @@ def test_check_fails_when_a_charge_left_the_giver_twice(flattr, database_url):
     assert report.exit_code == 1
     failed = {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
     assert failed == {"charges_posted"}
+
+
+def test_check_fails_when_a_posting_names_no_account(flattr, database_url):
+    flattr("member", "create", "hugo")
+    flattr("credit", "hugo", "3")
+    engine = create_sync_engine(sync_url(database_url))
+    with engine.begin() as conn:  # postings carry no foreign keys: the check is the guard
+        conn.execute(text("UPDATE postings SET account_id = 987654 "
+                          "WHERE account_id = (SELECT id FROM accounts WHERE kind = 'external')"))
+    engine.dispose()
+    report = CliRunner().invoke(cli, ["--json", "check"])
+    assert report.exit_code == 1
+    failed = {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
+    assert "postings_reference" in failed

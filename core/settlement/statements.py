@@ -1,7 +1,9 @@
 """The named SQL statements of settlement. Each runs over whole tables, never per member.
 
 They are written once for SQLite and PostgreSQL: integer division of non-negative
-operands truncates in both, and both know UPDATE … FROM and INSERT … ON CONFLICT.
+operands truncates in both, and both know UPDATE … FROM and INSERT … ON CONFLICT. The
+split alone has a PostgreSQL form (CHARGE_AND_SPLIT), assembled from the same fragments
+as the two statements SQLite runs, so that the rule is written once.
 """
 
 from sqlalchemy import bindparam, text

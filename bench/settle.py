@@ -247,7 +247,9 @@ async def time_floor(engine: AsyncEngine, settings: Settings) -> tuple[float, in
 
 def _normalise(statement: str) -> str:
     """Placeholders (:name, $1, $1::TYPE) as ?, whitespace collapsed."""
-    statement = re.sub(r"\$\d+(?:::[A-Z][A-Z ]*[A-Z](?:\(\d+\))?)?", "?", statement)
+    statement = re.sub(
+        r"\$\d+(?:::(?:TIMESTAMP WITH TIME ZONE|[A-Z]+)(?:\(\d+\))?)?", "?", statement
+    )
     statement = re.sub(r"(?<![:\w]):\w+", "?", statement)
     return " ".join(statement.split())
 
@@ -259,7 +261,7 @@ def _statement_patterns() -> list[tuple[re.Pattern[str], str]]:
         if isinstance(value, TextClause):
             pattern = re.escape(_normalise(value.text))
             pattern = pattern.replace(r"\{member\}", r"(\w+)").replace(r"\{shares\}", ".+?")
-            pattern = pattern.replace(r"\{partition\}", r"\w+")
+            pattern = pattern.replace(r"\{target\}", r"\w+")
             patterns.append((re.compile(pattern), name))
     return patterns
 
@@ -274,6 +276,9 @@ def statement_label(statement: str) -> str:
         match = pattern.fullmatch(normalised)
         if match:
             return f"{name}({match.group(1)})" if match.groups() else name
+    for pattern, name in STATEMENT_PATTERNS:  # a named query inside, e.g. CREATE TABLE … AS
+        if pattern.search(normalised):
+            return f"{' '.join(normalised.split()[:2])} … {name}"
     return normalised[:60]
 
 

@@ -48,13 +48,12 @@ async def charge_and_split(conn: AsyncConnection, period: Period, rules: Rules, 
     # Who owns what decides both the count n and each share: it must not move in between.
     await lock_ownership(conn, exclusive=True)
     params = {"period": str(period), "minimum": rules.minimum_micros, "fee_bps": rules.fee_bps}
+    await conn.execute(sql.RECORD_CHARGES, params)
     if conn.dialect.name == "postgresql":
-        partition = await partitions.create_detached(conn, period)
-        await conn.execute(sql.charge_and_split(partition), params)
-        await partitions.attach(conn, period)
         await conn.execute(text("ANALYZE charges"))  # it just grew by a row per giver
+        await partitions.create_from(conn, period, sql.SPLIT_SHARES, params)
+        await partitions.attach(conn, period)
     else:
-        await conn.execute(sql.RECORD_CHARGES, params)
         await conn.execute(sql.RECORD_SHARES, params)
     await _post_charges(conn, period, now, status="funded", name="charge")
     if rules.idle_budget == "charity":

@@ -1,16 +1,14 @@
 """The named SQL statements of settlement. Each runs over whole tables, never per member.
 
 They are written once for SQLite and PostgreSQL: integer division of non-negative
-operands truncates in both, and both know UPDATE … FROM and INSERT … ON CONFLICT. The
-split alone has a PostgreSQL form (CHARGE_AND_SPLIT), assembled from the same fragments
-as the two statements SQLite runs, so that the rule is written once.
+operands truncates in both, and both know window functions, UPDATE … FROM and
+INSERT … ON CONFLICT.
 """
 
 from sqlalchemy import bindparam, text
 
 from core.errors import check
 from core.schema import Timestamp
-from core.settlement.partitions import is_partition
 
 ADD_SUBSCRIBED_FLATTRS = text("""
 INSERT INTO flattrs (member_id, thing_id, period, created_at, source)
@@ -21,19 +19,27 @@ ORDER BY s.member_id, s.thing_id
 ON CONFLICT (member_id, thing_id, period) DO NOTHING
 """).bindparams(bindparam("period_start", type_=Timestamp))
 
-# The flattrs a month splits: those of things that are not the giver's own.
-_SPLIT = """
-SELECT f.member_id, f.id, f.thing_id, t.owner_id, f.created_at
-FROM flattrs f
-JOIN things t ON t.id = f.thing_id
-WHERE f.period = :period AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
+# How many of each giver's flattrs of the month are split: all of them but those of
+# things the giver owns. Counted per giver, less the few self-flattrs (made before the
+# thing's claim was verified), found by looking up each owned thing's owner among its
+# flattrers: the month's flattrs are not joined to their things here.
+_SPLIT_COUNTS = """
+SELECT n.member_id, n.flattrs - COALESCE(o.own, 0) AS flattr_count
+FROM (SELECT f.member_id, COUNT(*) AS flattrs FROM flattrs f
+      WHERE f.period = :period GROUP BY f.member_id) n
+LEFT JOIN (SELECT t.owner_id AS member_id, COUNT(*) AS own FROM things t
+           WHERE t.owner_id IS NOT NULL
+             AND EXISTS (SELECT 1 FROM flattrs f WHERE f.member_id = t.owner_id
+                         AND f.thing_id = t.id AND f.period = :period)
+           GROUP BY t.owner_id) o ON o.member_id = n.member_id
+WHERE n.flattrs > COALESCE(o.own, 0)
 """
 
 # Each giver with at least one flattr to split is charged min(budget, giving balance) when
 # that reaches the minimum; otherwise nothing and their flattrs are unfunded. The fee is
 # floor(charge * bps / 10000), computed in two parts so that the product cannot overflow
-# 64 bits. {split} is the month's flattrs to split.
-_CHARGES = """
+# 64 bits.
+RECORD_CHARGES = text(f"""
 INSERT INTO charges (member_id, period, status, flattr_count, budget_micros, balance_micros,
                      charge_micros, fee_micros, net_micros)
 SELECT g.member_id, :period,
@@ -50,46 +56,40 @@ FROM (
                COALESCE(m.budget_micros, 0) AS budget, a.balance_micros AS balance,
                CASE WHEN COALESCE(m.budget_micros, 0) < a.balance_micros
                     THEN COALESCE(m.budget_micros, 0) ELSE a.balance_micros END AS chargeable
-        FROM (SELECT s.member_id, COUNT(*) AS flattr_count FROM ({split}) s
-              GROUP BY s.member_id) n
+        FROM ({_SPLIT_COUNTS}) n
         JOIN members m ON m.id = n.member_id
         JOIN accounts a ON a.member_id = n.member_id AND a.kind = 'giving'
     ) c
 ) g
-"""
+""")
 
-# Every funded flattr gets net // n, and the first net % n in the order received one
-# micro more. A share goes to the owner when the owner is an active giver this period
-# (funded themself); otherwise it is held. {charges} holds this period's charges.
-_SHARES = """
-INSERT INTO {target} (giver_id, flattr_id, period, thing_id, owner_id, amount_micros, state)
-SELECT r.member_id, r.id, :period, r.thing_id, r.owner_id,
-       r.net / r.n + CASE WHEN r.rank <= r.net % r.n THEN 1 ELSE 0 END,
-       CASE WHEN owner_charge.member_id IS NULL THEN 'held' ELSE 'paid' END
+# Every split flattr of a funded giver gets net // n, and the first net % n in the order
+# received one micro more. A share goes to the thing's owner when the owner is an active
+# giver this period (funded themself); otherwise it is held. Every column of `shares`, by
+# name: SQLite inserts these rows, PostgreSQL makes the month's partition of them
+# (core/settlement/partitions.py).
+SPLIT_SHARES = text("""
+SELECT r.member_id AS giver_id, r.id AS flattr_id, :period AS period, r.thing_id,
+       r.owner_id, r.net / r.n + CASE WHEN r.rank <= r.net % r.n THEN 1 ELSE 0 END
+       AS amount_micros, r.state, NULL AS resolved_period, NULL AS resolved_by
 FROM (
-    SELECT s.member_id, s.id, s.thing_id, s.owner_id, c.net_micros AS net, c.flattr_count AS n,
-           ROW_NUMBER() OVER (PARTITION BY s.member_id ORDER BY s.created_at, s.id) AS rank
-    FROM ({split}) s
-    JOIN {charges} c ON c.member_id = s.member_id AND c.period = :period AND c.status = 'funded'
+    SELECT f.member_id, f.id, f.thing_id, t.owner_id, c.net_micros AS net, c.flattr_count AS n,
+           CASE WHEN owner_charge.member_id IS NULL THEN 'held' ELSE 'paid' END AS state,
+           ROW_NUMBER() OVER (PARTITION BY f.member_id ORDER BY f.created_at, f.id) AS rank
+    FROM charges c
+    JOIN flattrs f ON f.member_id = c.member_id AND f.period = :period
+    JOIN things t ON t.id = f.thing_id
+    LEFT JOIN charges owner_charge
+           ON owner_charge.member_id = t.owner_id AND owner_charge.period = :period
+          AND owner_charge.status = 'funded'
+    WHERE c.period = :period AND c.status = 'funded'
+      AND (t.owner_id IS NULL OR t.owner_id <> f.member_id)
 ) r
-LEFT JOIN {charges} owner_charge
-       ON owner_charge.member_id = r.owner_id AND owner_charge.period = :period
-      AND owner_charge.status = 'funded'
-"""
+""")
 
-# SQLite: the charges, then the shares, each from the flattrs.
-RECORD_CHARGES = text(_CHARGES.format(split=_SPLIT))
-RECORD_SHARES = text(_SHARES.format(target="shares", split=_SPLIT, charges="charges"))
-
-# PostgreSQL: one statement joins the month's flattrs to their things once, charges the
-# givers and writes the shares into the month's detached partition (`{{partition}}`).
-CHARGE_AND_SPLIT = text(
-    f"WITH split AS MATERIALIZED ({_SPLIT}),\n"
-    "charged AS ("
-    + _CHARGES.format(split="SELECT * FROM split")
-    + "RETURNING member_id, period, status, flattr_count, net_micros)"
-    + _SHARES.format(target="{partition}", split="SELECT * FROM split", charges="charged")
-)
+SHARE_COLUMNS = ("giver_id, flattr_id, period, thing_id, owner_id, amount_micros, state, "
+                 "resolved_period, resolved_by")
+RECORD_SHARES = text(f"INSERT INTO shares ({SHARE_COLUMNS})\n" + SPLIT_SHARES.text)
 
 # Under the "charity" policy a member with a budget and no flattr gives it to charity.
 RECORD_IDLE_CHARGES = text("""
@@ -188,12 +188,6 @@ INSERT INTO settlements (period, stage, status, fee_bps, minimum_budget_micros, 
 VALUES (:period, 0, 'settling', :fee_bps, :minimum, :hold_months, :idle_budget, :now)
 ON CONFLICT (period) DO NOTHING
 """).bindparams(bindparam("now", type_=Timestamp))
-
-
-def charge_and_split(partition: str):
-    """CHARGE_AND_SPLIT writing into the month's partition."""
-    check(is_partition(partition), "shares are written into a month's partition")
-    return text(CHARGE_AND_SPLIT.text.format(partition=partition))
 
 
 def share_postings(member_column: str, condition: str):

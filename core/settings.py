@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     fee_bps: int = Field(default=1000, ge=0, le=10_000)
     hold_months: int = Field(default=6, ge=1, le=120)
     idle_budget: Literal["keep", "charity"] = "keep"
+    # PostgreSQL memory for each sort and hash of a settlement (work_mem) and for building
+    # a month's indexes (maintenance_work_mem): a month's split sorted in memory instead
+    # of spilling to disk. A settlement runs once a month, in one process.
+    settlement_memory: str = Field(default="1GB", pattern=r"^[1-9][0-9]{0,5}(kB|MB|GB)$")
 
     @field_validator("minimum_budget", "payout_threshold", mode="before")
     @classmethod

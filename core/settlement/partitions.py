@@ -79,4 +79,3 @@ async def attach(conn: AsyncConnection, period: Period) -> None:
     await conn.execute(text(
         f"ALTER TABLE shares ATTACH PARTITION {name} FOR VALUES IN ('{period}')"
     ))
-    await conn.execute(text(f"ANALYZE {name}"))

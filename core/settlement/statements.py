@@ -22,15 +22,16 @@ ON CONFLICT (member_id, thing_id, period) DO NOTHING
 # How many of each giver's flattrs of the month are split: all of them but those of
 # things the giver owns. Counted per giver, less the few self-flattrs (made before the
 # thing's claim was verified), found by looking up each owned thing's owner among its
-# flattrers: the month's flattrs are not joined to their things here.
+# flattrers (one probe of the flattrs key; a scalar subquery, which the planner keeps a
+# probe, where EXISTS becomes a hash join of all the month's flattrs with the things).
 _SPLIT_COUNTS = """
 SELECT n.member_id, n.flattrs - COALESCE(o.own, 0) AS flattr_count
 FROM (SELECT f.member_id, COUNT(*) AS flattrs FROM flattrs f
       WHERE f.period = :period GROUP BY f.member_id) n
 LEFT JOIN (SELECT t.owner_id AS member_id, COUNT(*) AS own FROM things t
            WHERE t.owner_id IS NOT NULL
-             AND EXISTS (SELECT 1 FROM flattrs f WHERE f.member_id = t.owner_id
-                         AND f.thing_id = t.id AND f.period = :period)
+             AND (SELECT f.id FROM flattrs f WHERE f.member_id = t.owner_id
+                  AND f.thing_id = t.id AND f.period = :period) IS NOT NULL
            GROUP BY t.owner_id) o ON o.member_id = n.member_id
 WHERE n.flattrs > COALESCE(o.own, 0)
 """
@@ -65,9 +66,10 @@ FROM (
 
 # Every split flattr of a funded giver gets net // n, and the first net % n in the order
 # received one micro more. A share goes to the thing's owner when the owner is an active
-# giver this period (funded themself); otherwise it is held. Every column of `shares`, by
-# name: SQLite inserts these rows, PostgreSQL makes the month's partition of them
-# (core/settlement/partitions.py).
+# giver this period (funded themself); otherwise it is held. Only owned things are joined
+# (most things never get an owner): a flattr of any other is held. Every column of
+# `shares`, by name: SQLite inserts these rows, PostgreSQL makes the month's partition of
+# them (core/settlement/partitions.py).
 SPLIT_SHARES = text("""
 SELECT r.member_id AS giver_id, r.id AS flattr_id, :period AS period, r.thing_id,
        r.owner_id, r.net / r.n + CASE WHEN r.rank <= r.net % r.n THEN 1 ELSE 0 END
@@ -78,7 +80,7 @@ FROM (
            ROW_NUMBER() OVER (PARTITION BY f.member_id ORDER BY f.created_at, f.id) AS rank
     FROM charges c
     JOIN flattrs f ON f.member_id = c.member_id AND f.period = :period
-    JOIN things t ON t.id = f.thing_id
+    LEFT JOIN things t ON t.id = f.thing_id AND t.owner_id IS NOT NULL
     LEFT JOIN charges owner_charge
            ON owner_charge.member_id = t.owner_id AND owner_charge.period = :period
           AND owner_charge.status = 'funded'

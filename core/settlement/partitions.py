@@ -57,8 +57,8 @@ async def create_from(
     for setting in _PARALLEL:
         await conn.execute(text(f"SET LOCAL {setting} TO DEFAULT"))
     alterations = [f"ALTER {column} SET NOT NULL" for column, _, not_null in columns if not_null]
-    alterations += [f"ADD CONSTRAINT {name} CHECK ({condition})"
-                    for name, condition in _checks_of_shares()]
+    alterations += [f"ADD CONSTRAINT {check} CHECK ({condition})"
+                    for check, condition in _checks_of_shares()]
     alterations.append(f"ADD CONSTRAINT {name}_period CHECK (period = '{period}')")
     await conn.execute(text(f"ALTER TABLE {name} " + ", ".join(alterations)))
     return name

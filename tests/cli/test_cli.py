@@ -130,17 +130,27 @@ def test_human_output_and_errors_on_stderr(database_url, monkeypatch):
     assert "budget_below_minimum" in refused.stderr and refused.stdout == ""
 
 
+def _tamper(database_url: str, *statements: str) -> None:
+    """Change the database behind the ledger's back, as a bug or a hand would."""
+    engine = create_sync_engine(sync_url(database_url))
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    engine.dispose()
+
+
+def _failed_checks() -> set[str]:
+    """`flattr check` exits 1 and names the invariants that failed."""
+    report = CliRunner().invoke(cli, ["--json", "check"])
+    assert report.exit_code == 1
+    return {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
+
+
 def test_check_fails_when_a_cached_balance_is_wrong(flattr, database_url):
     flattr("member", "create", "fred")
     flattr("credit", "fred", "4")
-    engine = create_sync_engine(sync_url(database_url))
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE accounts SET balance_micros = 5000000 WHERE kind = 'giving'"))
-    engine.dispose()
-    report = CliRunner().invoke(cli, ["--json", "check"])
-    assert report.exit_code == 1
-    failed = {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
-    assert failed == {"cached_balances"}
+    _tamper(database_url, "UPDATE accounts SET balance_micros = 5000000 WHERE kind = 'giving'")
+    assert _failed_checks() == {"cached_balances"}
 
 
 def test_check_fails_when_a_charge_left_the_giver_twice(flattr, database_url):
@@ -149,34 +159,25 @@ def test_check_fails_when_a_charge_left_the_giver_twice(flattr, database_url):
     flattr("budget", "gina", "4")
     flattr("flattr", "gina", "https://h.example/", "--period", "2026-01")
     flattr("settle", "2026-01")
-    engine = create_sync_engine(sync_url(database_url))
-    with engine.begin() as conn:  # a second, balanced charge posting the split never made
-        conn.execute(text(
-            "INSERT INTO postings (transaction_id, account_id, amount_micros) "
-            "SELECT t.id, a.id, -1 FROM ledger_transactions t, accounts a "
-            "WHERE t.kind = 'settlement.charge' AND a.kind = 'giving' "
-            "UNION ALL SELECT t.id, a.id, 1 FROM ledger_transactions t, accounts a "
-            "WHERE t.kind = 'settlement.charge' AND a.kind = 'fees'"))
-        conn.execute(text("UPDATE accounts SET balance_micros = balance_micros - 1 "
-                          "WHERE kind = 'giving'"))
-        conn.execute(text("UPDATE accounts SET balance_micros = balance_micros + 1 "
-                          "WHERE kind = 'fees'"))
-    engine.dispose()
-    report = CliRunner().invoke(cli, ["--json", "check"])
-    assert report.exit_code == 1
-    failed = {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
-    assert failed == {"charges_posted"}
+    _tamper(  # a second, balanced charge posting the split never made
+        database_url,
+        "INSERT INTO postings (transaction_id, account_id, amount_micros) "
+        "SELECT t.id, a.id, -1 FROM ledger_transactions t, accounts a "
+        "WHERE t.kind = 'settlement.charge' AND a.kind = 'giving' "
+        "UNION ALL SELECT t.id, a.id, 1 FROM ledger_transactions t, accounts a "
+        "WHERE t.kind = 'settlement.charge' AND a.kind = 'fees'",
+        "UPDATE accounts SET balance_micros = balance_micros - 1 WHERE kind = 'giving'",
+        "UPDATE accounts SET balance_micros = balance_micros + 1 WHERE kind = 'fees'",
+    )
+    assert _failed_checks() == {"charges_posted"}
 
 
 def test_check_fails_when_a_posting_names_no_account(flattr, database_url):
     flattr("member", "create", "hugo")
     flattr("credit", "hugo", "3")
-    engine = create_sync_engine(sync_url(database_url))
-    with engine.begin() as conn:  # postings carry no foreign keys: the check is the guard
-        conn.execute(text("UPDATE postings SET account_id = 987654 "
-                          "WHERE account_id = (SELECT id FROM accounts WHERE kind = 'external')"))
-    engine.dispose()
-    report = CliRunner().invoke(cli, ["--json", "check"])
-    assert report.exit_code == 1
-    failed = {c["name"] for c in json.loads(report.stdout)["checks"] if not c["holds"]}
-    assert "postings_reference" in failed
+    _tamper(  # postings carry no foreign keys: the check is the guard
+        database_url,
+        "UPDATE postings SET account_id = 987654 "
+        "WHERE account_id = (SELECT id FROM accounts WHERE kind = 'external')",
+    )
+    assert "postings_reference" in _failed_checks()

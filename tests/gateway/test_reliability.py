@@ -41,24 +41,24 @@ SHUTDOWN_WITHIN_SECONDS = 10.0
 PASSWORD = "a long password"
 
 
-@pytest.fixture
-def private_redis() -> Iterator[RedisServer]:
+def _private(server: type[RedisServer] | type[PostgresServer], name: str) -> Iterator:
+    """A throwaway server of our own, so that stopping it disturbs nothing else."""
     with contextlib.ExitStack() as stack:
         try:
-            server = stack.enter_context(RedisServer.running())
+            running = stack.enter_context(server.running())
         except ServiceUnavailable as error:
-            unavailable(f"cannot start a private Redis: {error}")
-        yield server
+            unavailable(f"cannot start a private {name}: {error}")
+        yield running
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    yield from _private(RedisServer, "Redis")
 
 
 @pytest.fixture
 def private_postgres() -> Iterator[PostgresServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(PostgresServer.running())
-        except ServiceUnavailable as error:
-            unavailable(f"cannot start a private PostgreSQL: {error}")
-        yield server
+    yield from _private(PostgresServer, "PostgreSQL")
 
 
 @pytest.fixture

@@ -11,11 +11,6 @@ from world import World
 pytestmark = pytest.mark.postgres_only
 
 
-@pytest.fixture
-def world(engine, settings) -> World:
-    return World(engine, settings)
-
-
 async def _settled_month(world: World) -> None:
     await world.member("alice", credit="10", budget="5")
     await world.member("bob", credit="10", budget="2")

@@ -14,11 +14,6 @@ from core.settings import Settings
 from world import World
 
 
-@pytest.fixture
-def world(engine, settings) -> World:
-    return World(engine, settings)
-
-
 async def test_split_pays_active_owners_and_holds_the_rest(world: World):
     await world.member("alice", credit="10", budget="5")
     await world.member("bob", credit="10", budget="2")

@@ -107,12 +107,20 @@ def wrk(port: int, seconds: int, connections: int, token_file: Path) -> dict[str
             "p50_ms": int(latency["p50_us"]) / 1000, "p99_ms": int(latency["p99_us"]) / 1000}
 
 
-def created_answers(port: int) -> int:
-    """How many 201s the gateway sent to POST /api/v1/flattrs, from its /metrics."""
+def gateway_counts(port: int) -> dict[str, int]:
+    """The 201s the gateway sent to POST /api/v1/flattrs and its batched writes (/metrics)."""
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
-    found = re.search(r'flattr_http_requests_total\{method="POST",route="/api/v1/flattrs",'
-                      r'status="201"\} (\d+)', metrics)
-    return int(found.group(1)) if found else 0
+
+    def count(pattern: str) -> int:
+        found = re.search(pattern + r" (\d+)", metrics)
+        return int(found.group(1)) if found else 0
+
+    return {
+        "created": count(r'flattr_http_requests_total\{method="POST",route="/api/v1/flattrs",'
+                         r'status="201"\}'),
+        "batches": count("flattr_flattr_batches_total"),
+        "batched": count("flattr_flattr_batch_requests_total"),
+    }
 
 
 def flattr_count(url: str) -> int:
@@ -154,7 +162,8 @@ def main() -> None:
             wrk(port, 2, args.connections, token_file)  # warm-up
             gateway = wrk(port, args.seconds, args.connections, token_file)
             time.sleep(1)  # requests still in flight when wrk stopped are answered now
-            sent = created_answers(port)
+            counts = gateway_counts(port)
+            sent = counts["created"]
         stored = flattr_count(url)
 
     ratio = gateway["rate"] / bare["rate"]
@@ -166,6 +175,8 @@ def main() -> None:
           f"{gateway['created']:>6}/{gateway['existed']}/{gateway['other']}")
     print(f"ratio gateway/bare: {ratio:.2f} (target >= {TARGET_RATIO:.2f}); "
           f"gateway p99 {gateway['p99_ms']:.1f} ms (target <= {TARGET_P99_MS:.0f} ms)")
+    print(f"batched writes: {counts['batches']}, "
+          f"{counts['batched'] / max(counts['batches'], 1):.1f} requests each on average")
     # wrk drops the answers in flight when it stops, so the server's own count of the 201s
     # it sent is the exact one; wrk's is a lower bound of it.
     print(f"durability: the gateway answered 201 {sent} times (wrk saw {gateway['created']} "

@@ -1,7 +1,8 @@
-"""Many flattrs of the current period in a few statements: the click path under load.
+"""Many flattrs of the current period at once: the click path under load.
 
-Concurrent requests are grouped by the gateway and written here together, in one
-database transaction, so each costs a share of a statement rather than a round trip.
+Concurrent requests are grouped by the gateway and written here together. On PostgreSQL
+that is one statement for the whole batch, so each click costs a share of one round trip;
+SQLite, one writer at a time anyway, takes them one by one in one transaction.
 The rules are those of `core.flattrs.flattr`: one flattr per (member, thing, period),
 none of the member's own things.
 """
@@ -9,7 +10,7 @@ none of the member's own things.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from core.errors import DomainError, OwnThing
 from core.flattrs import Flattr, Flattred, flattr
@@ -17,48 +18,80 @@ from core.periods import Period
 from core.thing_keys import ThingKey
 from core.things import Thing
 
-UPSERT_THINGS = """
-WITH new AS (
-INSERT INTO things (key, kind, url, host, path, owner_id, created_at)
-SELECT u.key, u.kind, u.url, u.host, u.path,
-       (SELECT c.member_id FROM claims c
-        WHERE c.verified_at IS NOT NULL AND u.kind = 'url' AND c.host = u.host
-          AND substr(u.path, 1, length(c.path_prefix)) = c.path_prefix
-        ORDER BY length(c.path_prefix) DESC LIMIT 1),
-       $6
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-     AS u(key, kind, url, host, path)
-ON CONFLICT (key) DO NOTHING
-RETURNING id, key, kind, url, author_identity, owner_id
+# One statement, so one round trip and no explicit transaction. Rows are found by key probes
+# (LATERAL … LIMIT 1), whatever the planner believes of a table's size: a join could read a
+# whole month of flattrs for a batch of sixty. Things are inserted in key
+# order and flattrs in (thing, member) order, both before the other table is touched, so
+# concurrent batches lock rows in one order and cannot deadlock.
+# Each thing of the batch comes back once with no flattr and once per flattr the batch made
+# (created) or found (made before this statement's snapshot).
+FLATTR_BATCH = """
+WITH wanted AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[])
+        AS w(member_id, key, kind, url, host, path, source)
+),
+new_things AS (
+    INSERT INTO things (key, kind, url, host, path, owner_id, created_at)
+    SELECT DISTINCT ON (w.key) w.key, w.kind, w.url, w.host, w.path,
+           (SELECT c.member_id FROM claims c
+            WHERE c.verified_at IS NOT NULL AND w.kind = 'url' AND c.host = w.host
+              AND substr(w.path, 1, length(c.path_prefix)) = c.path_prefix
+            ORDER BY length(c.path_prefix) DESC LIMIT 1),
+           $8::timestamptz
+    FROM wanted w
+    ORDER BY w.key
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id, key, kind, url, author_identity, owner_id
+),
+batch_things AS (
+    SELECT * FROM new_things
+    UNION ALL
+    SELECT t.id, t.key, t.kind, t.url, t.author_identity, t.owner_id
+    FROM (SELECT DISTINCT key FROM wanted) w
+    CROSS JOIN LATERAL (SELECT * FROM things t WHERE t.key = w.key LIMIT 1) t
+),
+accepted AS (
+    SELECT DISTINCT ON (t.id, w.member_id) w.member_id, t.id AS thing_id, w.source
+    FROM wanted w JOIN batch_things t ON t.key = w.key
+    WHERE t.owner_id IS DISTINCT FROM w.member_id
+    ORDER BY t.id, w.member_id
+),
+new_flattrs AS (
+    INSERT INTO flattrs (member_id, thing_id, period, created_at, source)
+    SELECT a.member_id, a.thing_id, $9::text, $8::timestamptz, a.source
+    FROM accepted a
+    ORDER BY a.thing_id, a.member_id
+    ON CONFLICT (member_id, thing_id, period) DO NOTHING
+    RETURNING id, member_id, thing_id, period, created_at, source
+),
+batch_flattrs AS (
+    SELECT n.*, true AS created FROM new_flattrs n
+    UNION ALL
+    SELECT f.id, f.member_id, f.thing_id, f.period, f.created_at, f.source, false
+    FROM accepted a
+    CROSS JOIN LATERAL (
+        SELECT * FROM flattrs f
+        WHERE f.member_id = a.member_id AND f.thing_id = a.thing_id AND f.period = $9::text
+        LIMIT 1
+    ) f
 )
-SELECT n.*, m.handle AS owner_handle FROM new n LEFT JOIN members m ON m.id = n.owner_id
+SELECT t.id AS thing_id, t.key, t.kind, t.url, t.author_identity, t.owner_id,
+       CASE WHEN t.owner_id IS NOT NULL
+            THEN (SELECT m.handle FROM members m WHERE m.id = t.owner_id) END AS owner_handle,
+       NULL::bigint AS flattr_id, NULL::bigint AS member_id, NULL::text AS period,
+       NULL::timestamptz AS created_at, NULL::text AS source, NULL::boolean AS created
+FROM batch_things t
 UNION ALL
-SELECT t.id, t.key, t.kind, t.url, t.author_identity, t.owner_id, m.handle
-FROM things t LEFT JOIN members m ON m.id = t.owner_id
-WHERE t.key = ANY($1::text[])
+SELECT f.thing_id, NULL, NULL, NULL, NULL, NULL, NULL, f.id, f.member_id, f.period,
+       f.created_at, f.source, f.created
+FROM batch_flattrs f
 """
 
-FIND_THINGS = """
-SELECT t.id, t.key, t.kind, t.url, t.author_identity, t.owner_id, m.handle AS owner_handle
-FROM things t LEFT JOIN members m ON m.id = t.owner_id
-WHERE t.key = ANY($1::text[])
-"""
-
-INSERT_FLATTRS = """
-INSERT INTO flattrs (member_id, thing_id, period, created_at, source)
-SELECT u.member_id, u.thing_id, $3, $4, u.source
-FROM unnest($1::bigint[], $2::bigint[], $5::text[]) AS u(member_id, thing_id, source)
-ON CONFLICT (member_id, thing_id, period) DO NOTHING
-RETURNING id, member_id, thing_id, period, created_at, source
-"""
-
-FIND_FLATTRS = """
-SELECT f.id, f.member_id, f.thing_id, f.period, f.created_at, f.source
-FROM flattrs f
-JOIN unnest($1::bigint[], $2::bigint[]) AS u(member_id, thing_id)
-  ON f.member_id = u.member_id AND f.thing_id = u.thing_id
-WHERE f.period = $3
-"""
+# A statement that met a thing or flattr another transaction committed after its snapshot
+# cannot see it; those requests go again in a new statement, which can. Each pass settles
+# at least every request the previous one was blocked on, so a few always suffice.
+MAX_PASSES = 5
 
 
 @dataclass(frozen=True)
@@ -72,16 +105,19 @@ Outcome = Flattred | DomainError
 
 
 async def flattr_many(
-    conn: AsyncConnection, requests: list[FlattrRequest], now: datetime
+    engine: AsyncEngine, requests: list[FlattrRequest], now: datetime
 ) -> list[Outcome]:
     """Flattr each request in the current period; a refused one gets its error.
 
-    The current period is open by definition: settlement refuses a period before its end.
+    Every outcome returned is committed. The current period is open by definition:
+    settlement refuses a period before its end.
     """
     period = Period.of(now)
-    if conn.dialect.name == "postgresql":
-        return await _flattr_many_postgres(conn, requests, period, now)
-    return await _flattr_one_by_one(conn, requests, period, now)
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            return await _flattr_many_postgres(conn, requests, period, now)
+    async with engine.begin() as conn:
+        return await _flattr_one_by_one(conn, requests, period, now)
 
 
 async def _flattr_one_by_one(
@@ -101,49 +137,63 @@ async def _flattr_one_by_one(
 async def _flattr_many_postgres(
     conn: AsyncConnection, requests: list[FlattrRequest], period: Period, now: datetime
 ) -> list[Outcome]:
-    raw = (await conn.get_raw_connection()).driver_connection
-    keys = {r.key.key: r.key for r in requests}
-    columns = list(zip(*((k.key, k.kind, k.url, k.host, k.path) for k in keys.values()),
-                       strict=True))
-    # New things come back from the insert; known ones from the table (one snapshot).
-    rows = await raw.fetch(UPSERT_THINGS, *(list(c) for c in columns), now)
-    things = {row["key"]: Thing(**dict(row)) for row in rows}
-    # A key another transaction inserted while ours waited is in neither part: read again.
-    missing = [key for key in keys if key not in things]
-    if missing:
-        for row in await raw.fetch(FIND_THINGS, missing):
-            things[row["key"]] = Thing(**dict(row))
+    """Flattr the batch in one statement that commits on its own (no transaction is open).
 
+    A pass that is done stays done when a later pass runs.
+    """
+    raw = (await conn.get_raw_connection()).driver_connection
     outcomes: list[Outcome | None] = [None] * len(requests)
-    wanted: dict[tuple[int, int], str] = {}
-    for i, request in enumerate(requests):
-        thing = things[request.key.key]
+    todo = list(range(len(requests)))
+    for _ in range(MAX_PASSES):
+        todo = await _one_pass(raw, requests, todo, outcomes, period, now)
+        if not todo:
+            return outcomes  # type: ignore[return-value]
+    raise RuntimeError(f"{len(todo)} flattrs were still blocked after {MAX_PASSES} passes")
+
+
+async def _one_pass(
+    raw, requests: list[FlattrRequest], todo: list[int], outcomes: list[Outcome | None],
+    period: Period, now: datetime,
+) -> list[int]:
+    """Settle what this statement can see; return the requests to try again."""
+    batch = [requests[i] for i in todo]
+    rows = await raw.fetch(
+        FLATTR_BATCH, [r.member_id for r in batch], [r.key.key for r in batch],
+        [r.key.kind for r in batch], [r.key.url for r in batch], [r.key.host for r in batch],
+        [r.key.path for r in batch], [r.source for r in batch], now, str(period),
+    )
+    things: dict[str, Thing] = {}
+    by_id: dict[int, Thing] = {}
+    flattred: dict[tuple[int, int], tuple[Flattr, bool]] = {}
+    for row in rows:
+        if row["flattr_id"] is None:
+            thing = Thing(row["thing_id"], row["key"], row["kind"], row["url"],
+                          row["author_identity"], row["owner_id"], row["owner_handle"])
+            things[thing.key] = by_id[thing.id] = thing
+        else:
+            flattred[(row["member_id"], row["thing_id"])] = (
+                Flattr(row["flattr_id"], row["member_id"], row["thing_id"], row["period"],
+                       row["created_at"], row["source"]),
+                row["created"],
+            )
+    again: list[int] = []
+    answered: set[tuple[int, int]] = set()
+    for i in todo:
+        request = requests[i]
+        thing = things.get(request.key.key)
+        if thing is None:
+            again.append(i)
+            continue
         if thing.owner_id == request.member_id:
             outcomes[i] = OwnThing("you cannot flattr your own thing")
-        else:
-            wanted.setdefault((request.member_id, thing.id), request.source)
-    created_pairs: set[tuple[int, int]] = set()
-    found: dict[tuple[int, int], Flattr] = {}
-    if wanted:
-        members, thing_ids = (list(c) for c in zip(*wanted, strict=True))
-        rows = await raw.fetch(INSERT_FLATTRS, members, thing_ids, str(period), now,
-                               list(wanted.values()))
-        for row in rows:
-            pair = (row["member_id"], row["thing_id"])
-            created_pairs.add(pair)
-            found[pair] = Flattr(**dict(row))
-        missing = [pair for pair in wanted if pair not in found]
-        if missing:
-            members, thing_ids = (list(c) for c in zip(*missing, strict=True))
-            for row in await raw.fetch(FIND_FLATTRS, members, thing_ids, str(period)):
-                found[(row["member_id"], row["thing_id"])] = Flattr(**dict(row))
-    first_of_pair: set[tuple[int, int]] = set()
-    for i, request in enumerate(requests):
-        if outcomes[i] is not None:
             continue
-        thing = things[request.key.key]
         pair = (request.member_id, thing.id)
-        created = pair in created_pairs and pair not in first_of_pair
-        first_of_pair.add(pair)
-        outcomes[i] = Flattred(found[pair], thing, created=created)
-    return outcomes  # type: ignore[return-value]
+        found = flattred.get(pair)
+        if found is None:
+            again.append(i)
+            continue
+        flattr_, created = found
+        # The same click twice in one batch: the first made it, the second found it.
+        outcomes[i] = Flattred(flattr_, thing, created=created and pair not in answered)
+        answered.add(pair)
+    return again

@@ -27,7 +27,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[keys.engine_key] = create_engine(settings.database_url, **_pool_options(settings))
     gateway_settings = app[keys.gateway_settings_key]
     app[keys.batcher_key] = FlattrBatcher(
-        app[keys.engine_key], max_batch=gateway_settings.flattr_batch_max,
+        app[keys.engine_key], app[keys.metrics_key], max_batch=gateway_settings.flattr_batch_max,
         max_concurrent_writes=gateway_settings.flattr_writes_at_once,
     )
     yield

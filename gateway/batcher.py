@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.clock import utc_now
 from core.flattr_batch import FlattrRequest, Outcome, flattr_many
+from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +21,12 @@ log = logging.getLogger(__name__)
 @dataclass
 class FlattrBatcher:
     engine: AsyncEngine
+    metrics: Metrics
     max_batch: int = 256
     max_concurrent_writes: int = 3
     pending: list[tuple[FlattrRequest, asyncio.Future]] = field(default_factory=list)
     writing: int = 0
     scheduled: bool = False
-    batches: int = 0
 
     async def submit(self, request: FlattrRequest) -> Outcome:
         future = asyncio.get_running_loop().create_future()
@@ -49,12 +50,12 @@ class FlattrBatcher:
                                                          batch[i][0].member_id))
         requests = [batch[i][0] for i in order]
         try:
-            async with self.engine.begin() as conn:
-                outcomes = await flattr_many(conn, requests, utc_now())
+            outcomes = await flattr_many(self.engine, requests, utc_now())
             for i, outcome in zip(order, outcomes, strict=True):
                 if not batch[i][1].done():
                     batch[i][1].set_result(outcome)
-            self.batches += 1
+            self.metrics.flattr_batches += 1
+            self.metrics.flattr_batch_requests += len(batch)
         except Exception as error:  # the whole batch failed: each request learns why
             for _, future in batch:
                 if not future.done():

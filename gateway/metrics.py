@@ -16,6 +16,8 @@ class Metrics:
     latency_count: int = 0
     database_errors: int = 0
     flattrs_created: int = 0
+    flattr_batches: int = 0  # writes of the click path's batcher
+    flattr_batch_requests: int = 0  # requests those writes carried
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         route = request.match_info.route.resource
@@ -51,5 +53,11 @@ class Metrics:
             f"flattr_database_errors_total {self.database_errors}",
             "# TYPE flattr_flattrs_created_total counter",
             f"flattr_flattrs_created_total {self.flattrs_created}",
+            "# HELP flattr_flattr_batches_total Batched writes of the click path.",
+            "# TYPE flattr_flattr_batches_total counter",
+            f"flattr_flattr_batches_total {self.flattr_batches}",
+            "# HELP flattr_flattr_batch_requests_total Flattr requests in those writes.",
+            "# TYPE flattr_flattr_batch_requests_total counter",
+            f"flattr_flattr_batch_requests_total {self.flattr_batch_requests}",
         ]
         return "\n".join(lines) + "\n"

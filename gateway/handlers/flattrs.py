@@ -42,6 +42,8 @@ async def create_flattr(call: Call):
     else:
         done = await flattrs.flattr(call.conn, call.member_id, body.url or body.thing,
                                     author_identity=author, source=source)
+    if done.created:
+        call.request.app[keys.metrics_key].flattrs_created += 1
     return (201 if done.created else 200), {
         "created": done.created, "flattr": flattr_json(done.flattr, done.thing)
     }

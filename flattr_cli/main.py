@@ -398,7 +398,7 @@ def serve(host: str, port: int, demo: bool | None) -> None:
     """Run the HTTP gateway (JSON API at /api/v1)."""
     from aiohttp import web
 
-    from gateway.app import create_app
+    from gateway.app import create_app, freeze_startup_objects
     from gateway.demo import ensure_demo
     from gateway.settings import GatewaySettings
 
@@ -417,8 +417,9 @@ def serve(host: str, port: int, demo: bool | None) -> None:
         )
     click.echo(f"Flattr gateway on http://{host}:{port} (database {_safe(config.database_url)},"
                f" redis {'on' if config.redis_url else 'off'})")
-    web.run_app(create_app(config, GatewaySettings()), host=host, port=port, print=None,
-                access_log=None)
+    app = create_app(config, GatewaySettings())
+    app.on_startup.append(freeze_startup_objects)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
 
 
 async def _with_engine(config: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from gateway import keys
@@ -26,19 +27,31 @@ log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
 SYNC_SECONDS = 0.25
 
+# One round trip a sync, whatever the number of tokens: this process's new counts go into
+# the window's hash and every process's totals come back, each as one string. A line is
+# "<what is limited> <count>"; no name holds a newline (they come from HTTP headers).
+SYNC_SCRIPT = """
+local totals = {}
+for name, count in string.gmatch(ARGV[1], "([^\\n]+) (%d+)\\n") do
+    totals[#totals + 1] = redis.call("HINCRBY", KEYS[1], name, count)
+end
+redis.call("EXPIRE", KEYS[1], ARGV[2])
+return table.concat(totals, " ")
+"""
+
 
 @dataclass
 class RateLimiter:
     per_token: int
     per_address: int
     redis: Redis | None = None
-    prefix: str = "flattr:rl"  # Redis keys: <prefix>:<window>:<what is limited>
+    prefix: str = "flattr:rl"  # a Redis hash a window, <prefix>:<window>: what is limited → count
     window: int = 0
     shared: Counter = field(default_factory=Counter)  # totals Redis reported
     unsent: Counter = field(default_factory=Counter)  # counted here since the last sync
     sending: Counter = field(default_factory=Counter)  # on their way to Redis right now
     redis_ok: bool = True
-    expiring: set[str] = field(default_factory=set)  # keys given an expiry this window
+    script: AsyncScript | None = None
 
     def _roll(self, window: int) -> None:
         if window != self.window:
@@ -46,7 +59,6 @@ class RateLimiter:
             self.shared.clear()
             self.unsent.clear()
             self.sending = Counter()
-            self.expiring.clear()
 
     async def check(self, request: web.Request, principal: Principal | None) -> None:
         now = time.time()
@@ -73,16 +85,15 @@ class RateLimiter:
             return
         window, sent = self.window, self.unsent
         self.unsent, self.sending = Counter(), sent
-        names = [f"{self.prefix}:{window}:{key}" for key in sent]
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for name, count in zip(names, sent.values(), strict=True):
-                pipe.incrby(name, count)
-            fresh = [name for name in names if name not in self.expiring]
-            for name in fresh:
-                pipe.expire(name, WINDOW_SECONDS * 2)
-            totals = (await pipe.execute())[: len(names)]
-            self.expiring.update(fresh)
+            if self.script is None:
+                self.script = self.redis.register_script(SYNC_SCRIPT)
+            reply = await self.script(
+                keys=[f"{self.prefix}:{window}"],
+                args=["".join(f"{key} {count}\n" for key, count in sent.items()),
+                      WINDOW_SECONDS * 2],
+            )
+            totals = reply.split()
         except (RedisError, OSError) as error:
             if self.redis_ok:
                 log.warning("rate limits count in-process while Redis is away: %s", error)

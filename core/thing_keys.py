@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from core.errors import InvalidThing
-from core.urls import MAX_URL_LENGTH, canonical_url, url_host, url_path
+from core.urls import MAX_URL_LENGTH, canonical_parts
 
 MAX_THING_KEY_LENGTH = MAX_URL_LENGTH
 
@@ -85,5 +85,5 @@ def _chat_key(kind: str, key: str) -> ThingKey:
 
 def _url_key(text: str) -> ThingKey:
     # Other schemes (chrome://, mailto:, javascript:) are refused here with InvalidUrl.
-    url = canonical_url(text)
-    return ThingKey(key=url, kind=KIND_URL, url=url, host=url_host(url), path=url_path(url))
+    url, host, path = canonical_parts(text)
+    return ThingKey(key=url, kind=KIND_URL, url=url, host=host, path=path)

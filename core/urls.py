@@ -41,10 +41,29 @@ _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 _LABEL_RE = re.compile(r"[a-z0-9_-]+")
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 _HOST_FORBIDDEN_RE = re.compile(r"[\s:/?#@\[\]%\\]")
+# Most pages' addresses are canonical already: lower-case http(s), a plain lower-case host,
+# no port, user, escape, query or fragment, and (checked apart) no dot segment. Such a URL
+# is its own canonical form, found without taking it apart.
+_PLAIN_URL_RE = re.compile(
+    r"https?://([a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*)(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)"
+)
 
 
 def canonical_url(raw: str) -> str:
     """The canonical form of an http(s) URL; raises InvalidUrl when it cannot be one."""
+    return canonical_parts(raw)[0]
+
+
+def canonical_parts(raw: str) -> tuple[str, str, str]:
+    """The canonical URL, its host (as `url_host` gives it) and its path."""
+    if isinstance(raw, str) and len(raw) <= MAX_URL_LENGTH:
+        plain = _PLAIN_URL_RE.fullmatch(raw)
+        if plain is not None and "/." not in plain[2] and len(plain[1]) <= MAX_HOST_LENGTH:
+            return raw, plain[1], plain[2]
+    return _normalised_parts(raw)
+
+
+def _normalised_parts(raw: str) -> tuple[str, str, str]:
     text = _checked_text(raw)
     parts = _split(text)
     host, port = _authority(parts.netloc, parts.scheme)
@@ -53,7 +72,7 @@ def canonical_url(raw: str) -> str:
     url = f"{parts.scheme}://{host}{port}{path}{'?' + query if query else ''}"
     if len(url) > MAX_URL_LENGTH:
         raise InvalidUrl(f"URL is longer than {MAX_URL_LENGTH} characters once normalised")
-    return url
+    return url, host.removeprefix("[").removesuffix("]"), path
 
 
 def url_host(canonical: str) -> str:

@@ -2,8 +2,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core import urls
 from core.errors import InvalidHost, InvalidUrl
-from core.urls import MAX_URL_LENGTH, canonical_url, normalise_host, url_host, url_path
+from core.urls import (
+    MAX_URL_LENGTH,
+    _normalised_parts,
+    canonical_parts,
+    canonical_url,
+    normalise_host,
+    url_host,
+    url_path,
+)
 
 CANONICAL = [
     # scheme and host case, empty path
@@ -304,3 +313,46 @@ def test_canonical_url_is_a_fixed_point(
     keys = [piece.partition("=")[0] for piece in canonical.partition("?")[2].split("&")]
     assert not any(key.lower().startswith("utm_") or key == "fbclid" for key in keys)
     assert "/./" not in url_path(canonical) and "/../" not in url_path(canonical)
+
+
+# The shortcut for URLs that are canonical already must agree with the whole way.
+_PLAIN_HOSTS = st.lists(
+    st.sampled_from(["a", "example", "x-1", "_dmarc", "B", "", "ä", "a" * 64, "0"]),
+    min_size=1, max_size=4,
+).map(".".join)
+_PLAIN_PATHS = st.lists(
+    st.sampled_from(["/", "a", ".", "..", "/.", "/..", "~", "-", ":", "@", "%41", "?q=1", "#f",
+                     " ", "!$&'()*+,;=", "日"]),
+    max_size=8,
+).map("".join)
+
+
+def _outcome(parse, raw: str) -> object:
+    try:
+        return parse(raw)
+    except InvalidUrl as error:
+        return type(error)
+
+
+@given(st.sampled_from(["http", "https", "HTTP"]), _PLAIN_HOSTS,
+       st.sampled_from(["", ":80", ":8080"]), _PLAIN_PATHS)
+def test_the_shortcut_for_canonical_urls_agrees_with_the_whole_way(
+    scheme: str, host: str, port: str, path: str
+) -> None:
+    raw = f"{scheme}://{host}{port}{path}"
+    found = _outcome(canonical_parts, raw)
+    assert found == _outcome(_normalised_parts, raw)
+    if not isinstance(found, type):
+        url, url_host_, path_ = found
+        assert (url_host_, path_) == (url_host(url), url_path(url))
+
+
+def test_the_shortcut_takes_plain_urls_and_leaves_the_rest(monkeypatch) -> None:
+    def whole_way(raw: str):
+        raise AssertionError(f"{raw} went the whole way")
+
+    monkeypatch.setattr(urls, "_normalised_parts", whole_way)
+    assert canonical_parts("https://site7.example/post/12") == (
+        "https://site7.example/post/12", "site7.example", "/post/12")
+    with pytest.raises(AssertionError):
+        canonical_parts("https://site7.example/post/12?utm_source=x")

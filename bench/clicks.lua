@@ -19,10 +19,20 @@ function init(args)
   existed = 0
   other = 0
   urls = tonumber(os.getenv("URLS") or "100000")
+  warmup = os.getenv("WARMUP") == "1"
+  threads_total = tonumber(os.getenv("THREADS") or "2")
+  sent = 0
 end
 
 function request()
-  local token = tokens[math.random(#tokens)]
+  local token
+  if warmup then
+    -- The warm-up goes through every token in turn, so the timed run finds them cached.
+    sent = sent + 1
+    token = tokens[(sent * threads_total + seed) % #tokens + 1]
+  else
+    token = tokens[math.random(#tokens)]
+  end
   local body = '{"url": "https://site' .. math.random(200) .. '.example/post/' ..
                math.random(urls) .. '"}'
   return wrk.format("POST", "/api/v1/flattrs", {

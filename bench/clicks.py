@@ -33,6 +33,7 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent
 TARGET_RATIO = 0.40
 TARGET_P99_MS = 25.0
+WRK_THREADS = 2
 
 
 def free_port() -> int:
@@ -93,12 +94,14 @@ def process(command: list[str], port: int, env: dict[str, str]):
             proc.kill()
 
 
-def wrk(port: int, seconds: int, connections: int, token_file: Path) -> dict[str, float]:
+def wrk(port: int, seconds: int, connections: int, token_file: Path, *,
+        warmup: bool = False) -> dict[str, float]:
     output = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+        ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-s", str(HERE / "clicks.lua"), f"http://127.0.0.1:{port}"],
-        env={**os.environ, "TOKENS": str(token_file)}, capture_output=True, text=True,
-        check=True,
+        env={**os.environ, "TOKENS": str(token_file), "THREADS": str(WRK_THREADS),
+             "WARMUP": "1" if warmup else "0"},
+        capture_output=True, text=True, check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     status = dict(re.findall(r"(\w+)=(\d+)", re.search(r"STATUS (.*)", output).group(1)))
@@ -149,7 +152,7 @@ def main() -> None:
         bare_port = free_port()
         with process([sys.executable, str(HERE / "bare_handler.py"), str(bare_port)],
                      bare_port, {}):
-            wrk(bare_port, 2, args.connections, token_file)  # warm-up
+            wrk(bare_port, 2, args.connections, token_file, warmup=True)
             bare = wrk(bare_port, args.seconds, args.connections, token_file)
 
         port = free_port()
@@ -159,7 +162,7 @@ def main() -> None:
         with process([str(ROOT / ".venv/bin/flattr"), "serve", "--no-demo", "--port",
                       str(port)], port, env):
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read()
-            wrk(port, 2, args.connections, token_file)  # warm-up
+            wrk(port, 2, args.connections, token_file, warmup=True)
             gateway = wrk(port, args.seconds, args.connections, token_file)
             time.sleep(1)  # requests still in flight when wrk stopped are answered now
             counts = gateway_counts(port)

@@ -18,13 +18,13 @@ CACHE_LIMIT = 100_000
 
 @dataclass
 class TokenCache:
-    """token hash → (TokenInfo, expiry). Revocation through this process clears it at once."""
+    """token hash → (Principal, expiry). Revocation through this process clears it at once."""
 
     seconds: float
-    entries: dict[str, tuple[tokens.TokenInfo, float]]
+    entries: dict[str, tuple[Principal, float]]
     revoked: set[int]  # ids revoked here or announced by another process: refused at once
 
-    def get(self, token_hash: str) -> tokens.TokenInfo | None:
+    def get(self, token_hash: str) -> Principal | None:
         found = self.entries.get(token_hash)
         if found is None or found[1] < time.monotonic():
             return None
@@ -33,14 +33,14 @@ class TokenCache:
     def is_revoked(self, token_id: int) -> bool:
         return token_id in self.revoked
 
-    def put(self, token_hash: str, info: tokens.TokenInfo) -> None:
+    def put(self, token_hash: str, principal: Principal) -> None:
         if len(self.entries) >= CACHE_LIMIT:
             self.entries.clear()
-        self.entries[token_hash] = (info, time.monotonic() + self.seconds)
+        self.entries[token_hash] = (principal, time.monotonic() + self.seconds)
 
     def forget_token(self, token_id: int) -> None:
         self.revoked.add(token_id)
-        for token_hash in [h for h, (i, _) in self.entries.items() if i.id == token_id]:
+        for token_hash in [h for h, (p, _) in self.entries.items() if p.token_id == token_id]:
             del self.entries[token_hash]
 
 
@@ -61,19 +61,19 @@ async def authenticate(request: web.Request) -> Principal | None:
         return None
     cache = request.app[keys.token_cache_key]
     token_hash = tokens.hash_token(secret)
-    info = cache.get(token_hash)
-    if info is None:
+    principal = cache.get(token_hash)
+    if principal is None:
         async with request.app[keys.engine_key].connect() as conn:
             await conn.execution_options(**READ_ONLY)
             info = await tokens.token_by_secret(conn, secret)
         if info is None:
             raise ApiError("unauthorized", "this token is unknown or revoked",
                            {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        cache.put(token_hash, info)
-    if cache.is_revoked(info.id):
+        principal = Principal(info.member_id, info.id, info.scopes)
+        cache.put(token_hash, principal)
+    if cache.is_revoked(principal.token_id):
         raise ApiError("unauthorized", "this token is unknown or revoked",
                        {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    principal = Principal(info.member_id, info.id, info.scopes)
     identity = request.headers.get(IDENTITY_HEADER)
     if identity is None:
         return principal

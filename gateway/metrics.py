@@ -1,5 +1,6 @@
 """Counters and latency histograms, written in the Prometheus text format."""
 
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -25,9 +26,9 @@ class Metrics:
         self.requests[(request.method, name, status)] += 1
         self.latency_sum += seconds
         self.latency_count += 1
-        for i, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                self.latency_buckets[i] += 1
+        # Cumulative buckets: the first that holds it and every larger one count it.
+        for i in range(bisect_left(BUCKETS, seconds), len(BUCKETS)):
+            self.latency_buckets[i] += 1
 
     def render(self) -> str:
         lines = [

@@ -1,6 +1,7 @@
 """Who is calling: the member behind a bearer token, or a bot acting for a chat identity."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from core.errors import InsufficientScope
 
@@ -18,6 +19,6 @@ class Principal:
         if scope not in self.scopes:
             raise InsufficientScope(f"this needs a token with the {scope!r} scope")
 
-    @property
+    @cached_property
     def rate_key(self) -> str:
         return f"token:{self.token_id}:{self.acting_for or ''}"

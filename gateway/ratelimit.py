@@ -65,19 +65,21 @@ class RateLimiter:
         window = int(now // WINDOW_SECONDS)
         self._roll(window)
         reset = (window + 1) * WINDOW_SECONDS
-        limits = [(f"addr:{request.remote}", self.per_address)]
+        remaining = self._count(f"addr:{request.remote}", self.per_address)
+        limit = self.per_address
         if principal is not None:
-            limits.append((principal.rate_key, self.per_token))
-        remaining = None
-        for key, limit in limits:
-            self.unsent[key] += 1
-            left = limit - (self.shared[key] + self.sending[key] + self.unsent[key])
-            remaining = left if remaining is None else min(remaining, left)
-        request[keys.rate_limit_key] = (limits[-1][1], max(remaining, 0), reset)
+            remaining = min(remaining, self._count(principal.rate_key, self.per_token))
+            limit = self.per_token
+        request[keys.rate_limit_key] = (limit, max(remaining, 0), reset)
         if remaining < 0:
             retry_after = max(1, int(reset - now))
             raise ApiError("rate_limited", f"too many requests: try again in {retry_after} s",
                            {"Retry-After": str(retry_after), **headers(request)})
+
+    def _count(self, key: str, limit: int) -> int:
+        """Count one request against `key`; how many more its limit allows."""
+        self.unsent[key] += 1
+        return limit - (self.shared[key] + self.sending[key] + self.unsent[key])
 
     async def sync(self) -> None:
         """Push this process's new counts to Redis and take back the shared totals."""

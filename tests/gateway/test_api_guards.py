@@ -12,6 +12,13 @@ def test_every_core_error_code_has_an_http_status():
     assert domain_codes_without_status() == set()
 
 
+async def test_a_backslash_and_u0000_spelled_out_is_no_nul(client, sign_up):
+    kim = await sign_up("kim")
+    answer = await kim.call("POST", "/flattrs", status=201,
+                            json={"url": "https://a.example/\\u0000"})
+    assert answer["flattr"]["thing"]["url"] == "https://a.example/%5Cu0000"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "code"),
     [
@@ -26,6 +33,10 @@ def test_every_core_error_code_has_an_http_status():
         ("POST", "/flattrs", {"url": "javascript:alert(1)"}, "invalid_url"),
         ("POST", "/flattrs", {"url": "https://a.example/" + "x" * 2100}, "invalid_request"),
         ("POST", "/flattrs", {"thing": "nothing"}, "invalid_thing"),
+        ("POST", "/flattrs", {"url": "https://a.example/\x00"}, "invalid_request"),
+        ("POST", "/flattrs", b'{"url": "https://a.example/", "\\u0000": 1}',
+         "invalid_request"),
+        ("POST", "/claims", {"host": "a\x00.example"}, "invalid_request"),
         ("PUT", "/me/budget", {"amount": "2.0000001"}, "invalid_amount"),
         ("PUT", "/me/budget", {"amount": 5}, "invalid_request"),
         ("PUT", "/me/budget", {"amount": "1e3"}, "invalid_amount"),

@@ -10,9 +10,9 @@ none of the member's own things.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import DomainError, OwnThing
+from core.errors import DomainError, OwnThing, check
 from core.flattrs import Flattr, Flattred, flattr
 from core.periods import Period
 from core.thing_keys import ThingKey
@@ -105,18 +105,19 @@ Outcome = Flattred | DomainError
 
 
 async def flattr_many(
-    engine: AsyncEngine, requests: list[FlattrRequest], now: datetime
+    conn: AsyncConnection, requests: list[FlattrRequest], now: datetime
 ) -> list[Outcome]:
     """Flattr each request in the current period; a refused one gets its error.
 
-    Every outcome returned is committed. The current period is open by definition:
+    `conn` must be outside any transaction: every outcome returned is committed, and the
+    connection is left outside one again. The current period is open by definition:
     settlement refuses a period before its end.
     """
+    check(not conn.in_transaction(), "flattr_many commits on its own: no transaction")
     period = Period.of(now)
-    if engine.dialect.name == "postgresql":
-        async with engine.connect() as conn:
-            return await _flattr_many_postgres(conn, requests, period, now)
-    async with engine.begin() as conn:
+    if conn.dialect.name == "postgresql":
+        return await _flattr_many_postgres(conn, requests, period, now)
+    async with conn.begin():
         return await _flattr_one_by_one(conn, requests, period, now)
 
 

@@ -32,6 +32,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
         max_concurrent_writes=gateway_settings.flattr_writes_at_once,
     )
     yield
+    await app[keys.batcher_key].close()
     await app[keys.engine_key].dispose()
 
 

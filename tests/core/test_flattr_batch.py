@@ -67,7 +67,8 @@ async def play(url: str, owners, before, batch) -> None:
 
         requests = [FlattrRequest(ids[who], parse_thing_key(f"https://{host}{path}"), "web")
                     for who, (host, path) in batch]
-        outcomes = await flattr_many(engine, requests, NOW)
+        async with engine.connect() as conn:
+            outcomes = await flattr_many(conn, requests, NOW)
 
         created_here: dict[tuple[int, str], int] = {}
         for (who, (host, _)), request, outcome in zip(batch, requests, outcomes, strict=True):
@@ -103,11 +104,16 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _flattr_many(engine, requests):
+    async with engine.connect() as conn:
+        return await flattr_many(conn, requests, NOW)
+
+
 async def _blocked_batch(engine, database_url: str, hold_sql: str, requests):
     """Run a batch while another transaction holds `hold_sql`'s rows; commit it midway."""
     with psycopg.connect(_libpq(database_url)) as other:
         other.execute(hold_sql)
-        batch = asyncio.create_task(flattr_many(engine, requests, NOW))
+        batch = asyncio.create_task(_flattr_many(engine, requests))
         await asyncio.sleep(0.5)  # the batch now waits on the other transaction's rows
         assert not batch.done()
         other.commit()
@@ -165,7 +171,7 @@ async def test_concurrent_batches_of_the_same_pages_make_each_flattr_once(engine
          for member in ids]
         for i in range(6)
     ]
-    results = await asyncio.gather(*(flattr_many(engine, b, NOW) for b in batches))
+    results = await asyncio.gather(*(_flattr_many(engine, b) for b in batches))
     made: dict[tuple[int, str], set[int]] = {}
     created = 0
     for outcomes in results:

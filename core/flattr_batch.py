@@ -157,25 +157,20 @@ async def _one_pass(
     period: Period, now: datetime,
 ) -> list[int]:
     """Settle what this statement can see; return the requests to try again."""
-    batch = [requests[i] for i in todo]
-    rows = await raw.fetch(
-        FLATTR_BATCH, [r.member_id for r in batch], [r.key.key for r in batch],
-        [r.key.kind for r in batch], [r.key.url for r in batch], [r.key.host for r in batch],
-        [r.key.path for r in batch], [r.source for r in batch], now, str(period),
-    )
+    columns = zip(*((r.member_id, r.key.key, r.key.kind, r.key.url, r.key.host, r.key.path,
+                     r.source) for r in (requests[i] for i in todo)), strict=True)
+    rows = await raw.fetch(FLATTR_BATCH, *map(list, columns), now, str(period))
     things: dict[str, Thing] = {}
-    by_id: dict[int, Thing] = {}
     flattred: dict[tuple[int, int], tuple[Flattr, bool]] = {}
-    for row in rows:
-        if row["flattr_id"] is None:
-            thing = Thing(row["thing_id"], row["key"], row["kind"], row["url"],
-                          row["author_identity"], row["owner_id"], row["owner_handle"])
-            things[thing.key] = by_id[thing.id] = thing
+    for (thing_id, key, kind, url, author_identity, owner_id, owner_handle, flattr_id,
+         member_id, flattr_period, created_at, source, created) in rows:
+        if flattr_id is None:
+            things[key] = Thing(thing_id, key, kind, url, author_identity, owner_id,
+                                owner_handle)
         else:
-            flattred[(row["member_id"], row["thing_id"])] = (
-                Flattr(row["flattr_id"], row["member_id"], row["thing_id"], row["period"],
-                       row["created_at"], row["source"]),
-                row["created"],
+            flattred[(member_id, thing_id)] = (
+                Flattr(flattr_id, member_id, thing_id, flattr_period, created_at, source),
+                created,
             )
     again: list[int] = []
     answered: set[tuple[int, int]] = set()

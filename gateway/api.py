@@ -96,7 +96,7 @@ class Api:
 
 async def handle(endpoint: Endpoint, request: web.Request) -> web.Response:
     principal = await auth.authenticate(request)
-    await request.app[keys.limiter_key].check(request, principal)
+    request.app[keys.limiter_key].check(request, principal)
     if endpoint.scope is not None:
         if principal is None:
             raise ApiError("unauthorized", "sign in: send Authorization: Bearer <token>",

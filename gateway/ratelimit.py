@@ -60,7 +60,7 @@ class RateLimiter:
             self.unsent.clear()
             self.sending = Counter()
 
-    async def check(self, request: web.Request, principal: Principal | None) -> None:
+    def check(self, request: web.Request, principal: Principal | None) -> None:
         now = time.time()
         window = int(now // WINDOW_SECONDS)
         self._roll(window)

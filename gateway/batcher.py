@@ -47,27 +47,37 @@ class FlattrBatcher:
             asyncio.get_running_loop().create_task(self._write(batch))
 
     async def _write(self, batch: list[tuple[FlattrRequest, asyncio.Future]]) -> None:
-        conn = None
         try:
-            conn = self.idle.pop() if self.idle else await self.engine.connect()
-            outcomes = await flattr_many(conn, [request for request, _ in batch], utc_now())
-            self.idle.append(conn)
-            conn = None
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if not future.done():
-                    future.set_result(outcome)
-            self.metrics.flattr_batches += 1
-            self.metrics.flattr_batch_requests += len(batch)
+            outcomes = await self._flattr([request for request, _ in batch])
         except Exception as error:  # the whole batch failed: each request learns why
-            if conn is not None:
-                await _discard(conn)
+            self._next_write()
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
-        finally:
-            self.writing -= 1
-            if self.pending and not self.scheduled:
-                self._start_writes()
+            return
+        # The next batch's statement goes out before these answers: the database works on
+        # it while this process writes them.
+        self._next_write()
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+        self.metrics.flattr_batches += 1
+        self.metrics.flattr_batch_requests += len(batch)
+
+    async def _flattr(self, requests: list[FlattrRequest]) -> list[Outcome]:
+        conn = self.idle.pop() if self.idle else await self.engine.connect()
+        try:
+            outcomes = await flattr_many(conn, requests, utc_now())
+        except BaseException:
+            await _discard(conn)
+            raise
+        self.idle.append(conn)
+        return outcomes
+
+    def _next_write(self) -> None:
+        self.writing -= 1
+        if self.pending and not self.scheduled:
+            self._start_writes()
 
     async def close(self) -> None:
         while self.idle:

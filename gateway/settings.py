@@ -22,5 +22,5 @@ class GatewaySettings(BaseSettings):
     demo: bool = True
     # The click path: concurrent flattrs are written together, this many batches at once.
     flattr_batch_max: int = Field(default=256, ge=1, le=10_000)
-    flattr_writes_at_once: int = Field(default=8, ge=1, le=64)
+    flattr_writes_at_once: int = Field(default=1, ge=1, le=64)
     redis_namespace: str = "flattr"  # prefix of every Redis key and channel

@@ -8,6 +8,7 @@ authentication, scope, parsing, one database transaction, idempotent replay.
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -224,7 +225,4 @@ def _validate(model: type[BaseModel], data: dict[str, Any], may_hold_nul: bool =
 
 def register(app: web.Application, api: Api, prefix: str) -> None:
     for endpoint in api.endpoints:
-        async def view(request: web.Request, endpoint: Endpoint = endpoint) -> web.Response:
-            return await handle(endpoint, request)
-
-        app.router.add_route(endpoint.method, prefix + endpoint.path, view)
+        app.router.add_route(endpoint.method, prefix + endpoint.path, partial(handle, endpoint))

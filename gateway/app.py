@@ -15,7 +15,7 @@ from gateway import keys, revocations
 from gateway.auth import TokenCache
 from gateway.batcher import FlattrBatcher
 from gateway.metrics import Metrics
-from gateway.middlewares import cors_middleware, errors_middleware, metrics_middleware
+from gateway.middlewares import edge_middleware
 from gateway.ratelimit import RateLimiter
 from gateway.routes import setup_routes
 from gateway.settings import GatewaySettings
@@ -96,11 +96,7 @@ def create_app(
 ) -> web.Application:
     gateway_settings = gateway_settings or GatewaySettings()
     app = web.Application(
-        middlewares=[
-            metrics_middleware,
-            cors_middleware(gateway_settings.cors_origins),
-            errors_middleware,
-        ],
+        middlewares=[edge_middleware(gateway_settings.cors_origins)],
         client_max_size=1024 * 1024,
         # GET /things carries a URL of up to 2048 characters in its query: percent-encoded
         # UTF-8 is up to 12 bytes a character, beyond aiohttp's 8190-byte request line.

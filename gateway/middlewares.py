@@ -1,4 +1,4 @@
-"""Errors in one shape, CORS for the extension, and request metrics."""
+"""The edge of every request: errors in one shape, CORS for the extension, metrics."""
 
 import fnmatch
 import logging
@@ -43,67 +43,67 @@ def _database_down(error: Exception) -> bool:
     return sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as error:
-        return error_response(error.code, error.message, {**rate_headers(request),
-                                                          **error.headers})
-    except DomainError as error:
-        return error_response(error.code, error.message, rate_headers(request))
-    except web.HTTPException as error:
-        if error.status < 400:
-            raise
-        code = HTTP_CODES.get(error.status, "invalid_request")
-        return error_response(code, error.reason or code.replace("_", " "))
-    except Exception as error:
-        if _database_down(error):
-            log.warning("database unavailable: %s", error)
-            request.app[keys.metrics_key].database_errors += 1
-            return error_response("database_unavailable", "the database is unavailable: retry",
-                                  {"Retry-After": "1"})
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response("internal_error", "something went wrong on our side")
+def edge_middleware(origins: tuple[str, ...]):
+    """Every request's edge: errors in one shape, CORS for the extension, and metrics.
 
-
-def cors_middleware(origins: tuple[str, ...]):
-    """Extension origins may call the API with a bearer token; cookies are never allowed."""
+    One layer rather than three: the click path crosses it twice a request.
+    Extension origins may call the API with a bearer token; cookies are never allowed.
+    """
 
     def allowed(origin: str | None) -> bool:
         return origin is not None and any(fnmatch.fnmatchcase(origin, o) for o in origins)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
         origin = request.headers.get("Origin")
-        is_api = request.path.startswith("/api/")
-        if request.method == "OPTIONS" and is_api and allowed(origin):
-            response: web.StreamResponse = web.Response(status=204)
-            response.headers.update({
-                "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-                "Access-Control-Allow-Headers":
-                    "Authorization, Content-Type, Idempotency-Key, Flattr-Identity",
-                "Access-Control-Max-Age": "600",
-            })
+        cors = request.path.startswith("/api/") and allowed(origin)
+        if request.method == "OPTIONS" and cors:
+            response: web.StreamResponse = web.Response(status=204, headers=PREFLIGHT)
         else:
-            response = await handler(request)
-        if is_api and allowed(origin):
+            try:
+                response = await handler(request)
+            except Exception as error:
+                response = _error_response(request, error)
+        if cors:
+            response.headers.update(CORS_HEADERS)
             response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-            response.headers["Access-Control-Expose-Headers"] = (
-                "Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, "
-                "Idempotent-Replayed"
-            )
+        request.app[keys.metrics_key].observe(request, response.status,
+                                              time.perf_counter() - started)
+        response.headers.update(rate_headers(request))
         return response
 
     return middleware
 
 
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    response = await handler(request)
-    metrics = request.app[keys.metrics_key]
-    metrics.observe(request, response.status, time.perf_counter() - started)
-    response.headers.update(rate_headers(request))
-    return response
+PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key, Flattr-Identity",
+    "Access-Control-Max-Age": "600",
+}
+CORS_HEADERS = {
+    "Vary": "Origin",
+    "Access-Control-Expose-Headers": "Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
+                                     "X-RateLimit-Reset, Idempotent-Replayed",
+}
+
+
+def _error_response(request: web.Request, error: Exception) -> web.StreamResponse:
+    """The one-shape answer to an error a handler raised (redirects pass through)."""
+    if isinstance(error, ApiError):
+        return error_response(error.code, error.message, {**rate_headers(request),
+                                                          **error.headers})
+    if isinstance(error, DomainError):
+        return error_response(error.code, error.message, rate_headers(request))
+    if isinstance(error, web.HTTPException):
+        if error.status < 400:
+            raise error
+        code = HTTP_CODES.get(error.status, "invalid_request")
+        return error_response(code, error.reason or code.replace("_", " "))
+    if _database_down(error):
+        log.warning("database unavailable: %s", error)
+        request.app[keys.metrics_key].database_errors += 1
+        return error_response("database_unavailable", "the database is unavailable: retry",
+                              {"Retry-After": "1"})
+    log.error("unexpected error on %s %s", request.method, request.path, exc_info=error)
+    return error_response("internal_error", "something went wrong on our side")

@@ -1,6 +1,7 @@
 """How core objects look in JSON: money as decimal strings, times in ISO 8601 UTC."""
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from core.money import format_amount
@@ -10,6 +11,7 @@ def money(micros: int | None) -> str | None:
     return None if micros is None else format_amount(int(micros))
 
 
+@lru_cache(maxsize=1024)  # a batch of clicks shares one moment
 def when(moment: datetime | None) -> str | None:
     if moment is None:
         return None

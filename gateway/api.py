@@ -176,7 +176,8 @@ async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError("payload_too_large", f"a request body has at most {MAX_BODY_BYTES} bytes")
     request[keys.raw_body_key] = raw
-    if request.content_type not in ("application/json", "application/octet-stream", ""):
+    if (request.headers.get("Content-Type") != "application/json"
+            and request.content_type not in ("application/json", "application/octet-stream", "")):
         raise ApiError("unsupported_media_type", "send the body as application/json")
     try:
         data = loads(raw) if raw else None

@@ -78,8 +78,8 @@ class RateLimiter:
 
     def _count(self, key: str, limit: int) -> int:
         """Count one request against `key`; how many more its limit allows."""
-        self.unsent[key] += 1
-        return limit - (self.shared[key] + self.sending[key] + self.unsent[key])
+        unsent = self.unsent[key] = self.unsent.get(key, 0) + 1
+        return limit - (self.shared.get(key, 0) + self.sending.get(key, 0) + unsent)
 
     async def sync(self) -> None:
         """Push this process's new counts to Redis and take back the shared totals."""

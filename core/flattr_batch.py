@@ -20,9 +20,9 @@ from core.things import Thing
 
 # One statement, so one round trip and no explicit transaction. Rows are found by key probes
 # (LATERAL … LIMIT 1), whatever the planner believes of a table's size: a join could read a
-# whole month of flattrs for a batch of sixty. Things are inserted in key
-# order and flattrs in (thing, member) order, both before the other table is touched, so
-# concurrent batches lock rows in one order and cannot deadlock.
+# whole month of flattrs for a batch of sixty. All things are inserted first, in key order,
+# then the flattrs, in (thing, member) order (the sort waits for every thing), so concurrent
+# batches take their locks in one order and cannot deadlock.
 # Each thing of the batch comes back once with no flattr and once per flattr the batch made
 # (created) or found (made before this statement's snapshot).
 FLATTR_BATCH = """

@@ -8,7 +8,7 @@ the last finished stage and a new run resumes there. The rules a run started wit
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -30,6 +30,12 @@ class Rules:
     minimum_micros: int
     hold_months: int
     idle_budget: str
+
+
+# A click stamped just before a month ends may still be on its way to the database (the
+# gateway's statements time out after 5 s). Were it to land while the month is split, the
+# count of a giver's flattrs and the split would disagree; a minute's wait rules that out.
+SETTLE_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -180,9 +186,10 @@ async def settle_period(
 ) -> SettlementResult:
     """Settle a period that has ended; resume where a killed run stopped; no-op when done."""
     now = now or utc_now()
-    if not period.has_ended(now):
+    if not period.has_ended(now - SETTLE_AFTER):
         raise PeriodClosed(
-            f"{period} has not ended yet: it can be settled from {period.ends_at:%Y-%m-%d}"
+            f"{period} has not ended yet: it can be settled from "
+            f"{period.ends_at + SETTLE_AFTER:%Y-%m-%d %H:%M} UTC"
         )
     rules = await _begin(engine, period, settings, now)
     stages_run = 0

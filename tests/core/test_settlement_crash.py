@@ -373,7 +373,9 @@ def test_a_killed_settlement_resumes_to_the_same_books(databases):
     print(f"\nclean run: ready after {ready:.2f}s, then stages "
           + ", ".join(f"{n}: {s:.2f}s" for n, s in stages.items()))
     assert run_state(reference) == (5, "settled")
-    assert sum(stages.values()) > 0.3, "the month is too small for kills to land in a stage"
+    # Kills are timed from the line each stage prints, so a tenth of a second is room
+    # enough; whether they landed inside is asserted below.
+    assert sum(stages.values()) > 0.1, "the month is too small for kills to land in a stage"
     clean = asyncio.run(books(reference))
 
     rng = random.Random(SEED)

@@ -1,6 +1,6 @@
 """Every money rule of DESIGN.md section 1, one scenario each, on SQLite and PostgreSQL."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -207,6 +207,21 @@ async def test_a_period_that_has_not_ended_cannot_be_settled(world: World):
 
     with pytest.raises(PeriodClosed):
         await world.settle(str(Period.current()))
+
+
+async def test_a_month_is_settled_a_minute_after_its_end_not_before(world: World):
+    """A click stamped just before the end may still be on its way to the database."""
+    from core.errors import PeriodClosed
+
+    await world.member("ann", credit="10", budget="2")
+    await world.flattr("ann", "https://late.example/", "2026-01")
+    end = Period.parse("2026-01").ends_at
+    with pytest.raises(PeriodClosed, match="from 2026-02-01 00:01 UTC"):
+        await world.settle("2026-01", now=end + timedelta(seconds=59))
+    assert (await world.balances("ann"))["giving"] == eur("10")
+    settled = await world.settle("2026-01", now=end + timedelta(minutes=1))
+    assert settled.stages_run == 5
+    assert (await world.balances("ann"))["giving"] == eur("8")
 
 
 async def ledger_snapshot(world: World):

@@ -109,15 +109,17 @@ async def _flattr_many(engine, requests):
         return await flattr_many(conn, requests, NOW)
 
 
-async def _blocked_batch(engine, database_url: str, hold_sql: str, requests):
-    """Run a batch while another transaction holds `hold_sql`'s rows; commit it midway."""
+async def _blocked_flattr(engine, database_url: str, hold_sql: str, member_id: int, url: str):
+    """Flattr in a batch while another transaction holds `hold_sql`'s rows; commit it midway."""
+    request = FlattrRequest(member_id, parse_thing_key(url), "web")
     with psycopg.connect(_libpq(database_url)) as other:
         other.execute(hold_sql)
-        batch = asyncio.create_task(_flattr_many(engine, requests))
+        batch = asyncio.create_task(_flattr_many(engine, [request]))
         await asyncio.sleep(0.5)  # the batch now waits on the other transaction's rows
         assert not batch.done()
         other.commit()
-        return await asyncio.wait_for(batch, 10)
+        [outcome] = await asyncio.wait_for(batch, 10)
+        return outcome
 
 
 @pytest.mark.postgres_only
@@ -126,13 +128,10 @@ async def test_a_thing_committed_after_the_snapshot_is_found_in_a_second_pass(
 ):
     async with engine.begin() as conn:
         alice = await members.create_member(conn, "alice")
-    key = parse_thing_key("https://late.example/post")
-    [outcome] = await _blocked_batch(
-        engine, database_url,
+    url = "https://late.example/post"
+    outcome = await _blocked_flattr(engine, database_url, (
         "INSERT INTO things (key, kind, url, host, path, created_at) VALUES "
-        f"('{key.key}', 'url', '{key.url}', 'late.example', '/post', now())",
-        [FlattrRequest(alice.id, key, "web")],
-    )
+        f"('{url}', 'url', '{url}', 'late.example', '/post', now())"), alice.id, url)
     async with engine.connect() as conn:
         thing_ids = (await conn.execute(select(things_table.c.id))).scalars().all()
     assert isinstance(outcome, Flattred) and outcome.created
@@ -147,13 +146,10 @@ async def test_a_flattr_committed_after_the_snapshot_is_answered_as_made_before(
         alice = await members.create_member(conn, "alice")
         known = await flattrs.flattr(conn, (await members.create_member(conn, "bob")).id,
                                      "https://known.example/", now=NOW)
-    key = parse_thing_key("https://known.example/")
-    [outcome] = await _blocked_batch(
-        engine, database_url,
+    outcome = await _blocked_flattr(engine, database_url, (
         "INSERT INTO flattrs (member_id, thing_id, period, created_at, source) VALUES "
-        f"({alice.id}, {known.thing.id}, '2026-11', now(), 'extension')",
-        [FlattrRequest(alice.id, key, "web")],
-    )
+        f"({alice.id}, {known.thing.id}, '2026-11', now(), 'extension')"), alice.id,
+        "https://known.example/")
     assert isinstance(outcome, Flattred) and not outcome.created
     assert outcome.flattr.source == "extension"  # the other transaction's flattr
     async with engine.connect() as conn:

@@ -114,6 +114,8 @@ async def flattr_many(
     settlement refuses a period before its end.
     """
     check(not conn.in_transaction(), "flattr_many commits on its own: no transaction")
+    if not requests:
+        return []
     period = Period.of(now)
     if conn.dialect.name == "postgresql":
         return await _flattr_many_postgres(conn, requests, period, now)

@@ -1,9 +1,10 @@
-"""Grouping concurrent flattrs into one transaction (the click path under load).
+"""Grouping concurrent flattrs into one write (the click path under load).
 
-Requests that arrive while a write is in flight wait for the next one; a few writes may
-run at once. A request is answered only after the transaction holding it committed, so
-every 201 is durable. Each writer keeps its database connection between writes (taking
-one from the pool costs more than a small batch's statement) and drops it on any error.
+Requests that arrive while a write is in flight wait for the next one; a process runs
+FLATTR_FLATTR_WRITES_AT_ONCE writes at once (one by default). A request is answered only
+after the write holding it committed, so every 201 is durable. Each writer keeps its
+database connection between writes (taking one from the pool costs more than a small
+batch's statement) and drops it on any error.
 """
 
 import asyncio

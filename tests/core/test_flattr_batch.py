@@ -157,6 +157,12 @@ async def test_a_flattr_committed_after_the_snapshot_is_answered_as_made_before(
     assert count == 2
 
 
+async def test_an_empty_batch_writes_nothing(engine):
+    async with engine.connect() as conn:
+        assert await flattr_many(conn, [], NOW) == []
+        assert not conn.in_transaction()
+
+
 @pytest.mark.postgres_only
 async def test_concurrent_batches_of_the_same_pages_make_each_flattr_once(engine):
     async with engine.begin() as conn:

@@ -55,7 +55,8 @@ def canonical_url(raw: str) -> str:
 
 
 def canonical_parts(raw: str) -> tuple[str, str, str]:
-    """The canonical URL, its host (as `url_host` gives it) and its path."""
+    """The canonical URL, its host (without port; IPv6 without brackets) and its path
+    (without query)."""
     if isinstance(raw, str) and len(raw) <= MAX_URL_LENGTH:
         plain = _PLAIN_URL_RE.fullmatch(raw)
         if plain is not None and "/." not in plain[2] and len(plain[1]) <= MAX_HOST_LENGTH:
@@ -73,16 +74,6 @@ def _normalised_parts(raw: str) -> tuple[str, str, str]:
     if len(url) > MAX_URL_LENGTH:
         raise InvalidUrl(f"URL is longer than {MAX_URL_LENGTH} characters once normalised")
     return url, host.removeprefix("[").removesuffix("]"), path
-
-
-def url_host(canonical: str) -> str:
-    """Host of a canonical URL, without port (IPv6 literals without brackets)."""
-    return urlsplit(canonical).hostname or ""
-
-
-def url_path(canonical: str) -> str:
-    """Path of a canonical URL, without query."""
-    return urlsplit(canonical).path
 
 
 def normalise_host(raw: str) -> str:

@@ -86,6 +86,20 @@ accounts = Table(
     ),
 )
 
+# The budget a member set, effective from a month on: a month is charged at the budget in
+# force in it (the last one set before it ended), whenever it is settled. The member's
+# `budget_micros` is the one in force now.
+budgets = Table(
+    "budgets",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("effective_period", String(7), nullable=False),
+    Column("budget_micros", Money, nullable=False),
+    Column("set_at", Timestamp, nullable=False),
+    PrimaryKeyConstraint("member_id", "effective_period"),
+    CheckConstraint("budget_micros > 0", name="budget_positive"),
+)
+
 ledger_transactions = Table(
     "ledger_transactions",
     metadata,
@@ -267,6 +281,21 @@ shares = Table(
         sqlite_where=text("resolved_by IS NOT NULL"),
     ),
     postgresql_partition_by="LIST (period)",
+)
+
+# Money that entered from outside: each ledger transaction that takes money from `external`
+# names its funding (or its payout, for money leaving): `flattr check` proves it.
+fundings = Table(
+    "fundings",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("amount_micros", Money, nullable=False),
+    Column("transaction_id", Id, nullable=False, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("amount_micros > 0", name="amount_positive"),
+    Index("ix_fundings_member_id", "member_id"),
 )
 
 payouts = Table(

@@ -86,18 +86,18 @@ accounts = Table(
     ),
 )
 
-# The budget a member set, effective from a month on: a month is charged at the budget in
-# force in it (the last one set before it ended), whenever it is settled. The member's
-# `budget_micros` is the one in force now.
+# Every budget a member set, when they set it: a month is charged at the budget in force at
+# its end (the last one set before it ended), whenever it is settled; for a month before
+# the first one, at that first one. The member's `budget_micros` is the one in force now.
 budgets = Table(
     "budgets",
     metadata,
+    Column("id", Id, primary_key=True),
     Column("member_id", Id, ForeignKey("members.id"), nullable=False),
-    Column("effective_period", String(7), nullable=False),
     Column("budget_micros", Money, nullable=False),
     Column("set_at", Timestamp, nullable=False),
-    PrimaryKeyConstraint("member_id", "effective_period"),
     CheckConstraint("budget_micros > 0", name="budget_positive"),
+    Index("ix_budgets_member_id_set_at", "member_id", "set_at"),
 )
 
 ledger_transactions = Table(

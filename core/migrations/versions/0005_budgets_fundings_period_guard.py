@@ -4,9 +4,9 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-04 15:20:00
 
-- budgets: each budget a member sets, effective from the month it was set in; a month is
-  charged at the budget in force in it. Filled from each member's budget, effective from
-  the month they joined (before this, every month was charged at the current budget).
+- budgets: each budget a member sets, with when they set it; a month is charged at the
+  budget in force at its end. Filled with each member's budget as set when they joined
+  (before this, every month was charged at the current budget).
 - fundings: a row per movement of money in from outside, naming its ledger transaction;
   filled from the funding transactions already in the ledger.
 - PostgreSQL: `flattr_period_open(period)`, which the click path's one-statement batch
@@ -42,14 +42,15 @@ $$
 def upgrade() -> None:
     op.create_table(
         "budgets",
+        sa.Column("id", Id, primary_key=True),
         sa.Column("member_id", Id, sa.ForeignKey("members.id",
                   name="fk_budgets_member_id_members"), nullable=False),
-        sa.Column("effective_period", sa.String(7), nullable=False),
         sa.Column("budget_micros", sa.BigInteger(), nullable=False),
         sa.Column("set_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("member_id", "effective_period", name="pk_budgets"),
+        sa.PrimaryKeyConstraint("id", name="pk_budgets"),
         sa.CheckConstraint("budget_micros > 0", name="ck_budgets_budget_positive"),
     )
+    op.create_index("ix_budgets_member_id_set_at", "budgets", ["member_id", "set_at"])
     op.create_table(
         "fundings",
         sa.Column("id", Id, primary_key=True),
@@ -65,13 +66,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_fundings_member_id", "fundings", ["member_id"])
 
-    postgres = op.get_bind().dialect.name == "postgresql"
-    joined = ("to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM')" if postgres
-              else "substr(created_at, 1, 7)")
-    op.execute(f"""
-        INSERT INTO budgets (member_id, effective_period, budget_micros, set_at)
-        SELECT id, {joined}, budget_micros, created_at FROM members
-        WHERE budget_micros IS NOT NULL
+    op.execute("""
+        INSERT INTO budgets (member_id, budget_micros, set_at)
+        SELECT id, budget_micros, created_at FROM members WHERE budget_micros IS NOT NULL
     """)
     op.execute("""
         INSERT INTO fundings (member_id, source, amount_micros, transaction_id, created_at)
@@ -80,7 +77,7 @@ def upgrade() -> None:
         JOIN postings p ON p.transaction_id = t.id AND p.amount_micros > 0
         WHERE t.kind LIKE 'funding.%' AND t.member_id IS NOT NULL
     """)
-    if postgres:
+    if op.get_bind().dialect.name == "postgresql":
         op.execute(PERIOD_OPEN)
 
 
@@ -89,4 +86,5 @@ def downgrade() -> None:
         op.execute("DROP FUNCTION IF EXISTS flattr_period_open(text)")
     op.drop_index("ix_fundings_member_id", table_name="fundings")
     op.drop_table("fundings")
+    op.drop_index("ix_budgets_member_id_set_at", table_name="budgets")
     op.drop_table("budgets")

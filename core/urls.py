@@ -107,7 +107,7 @@ def _checked_text(raw: str) -> str:
 
 def _split(text: str) -> SplitResult:
     try:
-        parts = urlsplit(text)
+        parts = urlsplit(_backslashes_as_slashes(text))
     except ValueError as error:
         raise InvalidUrl(f"{_shorten(text)!r} is not a valid URL: {error}") from None
     if not parts.scheme:
@@ -117,6 +117,24 @@ def _split(text: str) -> SplitResult:
     if not parts.netloc:
         raise InvalidUrl(f"{_shorten(text)!r} has no host")
     return parts
+
+
+def _backslashes_as_slashes(text: str) -> str:
+    """Read a backslash before the query of an http(s) URL as a slash, as browsers do.
+
+    The WHATWG URL standard does so for these schemes, so "https://a.example\\@b.example/" is
+    a page of a.example whose path starts "/@b.example/"; the standard library would read
+    b.example as its host.
+    """
+    scheme, colon, _ = text.partition(":")
+    if not colon or scheme.lower() not in DEFAULT_PORTS:
+        return text
+    end = len(text)
+    for mark in "?#":
+        found = text.find(mark, 0, end)
+        if found >= 0:
+            end = found
+    return text[:end].replace("\\", "/") + text[end:]
 
 
 def _authority(netloc: str, scheme: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import pytest
 from hypothesis import given
@@ -15,13 +15,23 @@ from core.urls import (
 )
 
 
-# An independent reading of a canonical URL's host and path, by the standard library.
-def url_host(canonical: str) -> str:
-    return urlsplit(canonical).hostname or ""
+def whatwg_split(url: str) -> SplitResult:
+    """An independent reading of an http(s) URL, as browsers read it: the standard library's,
+    once the backslashes before the query are slashes (WHATWG URL, special schemes)."""
+    end = len(url)
+    for mark in "?#":
+        if mark in url:
+            end = min(end, url.index(mark))
+    return urlsplit(url[:end].replace("\\", "/") + url[end:])
 
 
-def url_path(canonical: str) -> str:
-    return urlsplit(canonical).path
+def url_host(url: str) -> str:
+    return whatwg_split(url).hostname or ""
+
+
+def url_path(url: str) -> str:
+    return whatwg_split(url).path
+
 
 CANONICAL = [
     # scheme and host case, empty path
@@ -77,7 +87,15 @@ CANONICAL = [
     ("https://example.com/100%", "https://example.com/100%25"),
     ("https://example.com/%zz", "https://example.com/%25zz"),
     ("https://example.com/%4", "https://example.com/%254"),
-    ('https://example.com/a"<>^`{|}\\', "https://example.com/a%22%3C%3E%5E%60%7B%7C%7D%5C"),
+    ('https://example.com/a"<>^`{|}', "https://example.com/a%22%3C%3E%5E%60%7B%7C%7D"),
+    # backslashes before the query are slashes, as browsers read http(s) URLs (WHATWG)
+    ("https://example.com\\@evil.com/", "https://example.com/@evil.com/"),
+    ("https://user\\@evil.com@example.com/", "https://user/@evil.com@example.com/"),
+    ("https:\\\\example.com\\a\\b", "https://example.com/a/b"),
+    ("https://example.com/a\\..\\b", "https://example.com/b"),
+    ("https://example.com/a\\", "https://example.com/a/"),
+    ("https://example.com/?q=a\\b", "https://example.com/?q=a%5Cb"),
+    ("https://example.com/a#b\\c", "https://example.com/a"),
     ("https://example.com/a:b@c!$&'()*+,;=", "https://example.com/a:b@c!$&'()*+,;="),
     ("https://example.com/日本", "https://example.com/%E6%97%A5%E6%9C%AC"),
     # fragment dropped
@@ -321,6 +339,23 @@ def test_canonical_url_is_a_fixed_point(
     keys = [piece.partition("=")[0] for piece in canonical.partition("?")[2].split("&")]
     assert not any(key.lower().startswith("utm_") or key == "fbclid" for key in keys)
     assert "/./" not in url_path(canonical) and "/../" not in url_path(canonical)
+
+
+@given(
+    st.sampled_from(["http", "HTTPS"]),
+    st.sampled_from(["example.com", "EXAMPLE.com.", "bücher.de", "127.0.0.1"]),
+    st.sampled_from(["", ":8080"]),
+    st.sampled_from(["/", "\\"]),
+    _FRAGMENTS,
+)
+def test_the_host_is_the_one_browsers_read(
+    scheme: str, host: str, port: str, separator: str, rest: str
+) -> None:
+    # A backslash ends the host as a slash does: "https://a.example\\@b.example/" is a.example.
+    raw = f"{scheme}://{host}{port}{separator}{rest}"
+    url, found_host, path = canonical_parts(raw)
+    assert found_host == normalise_host(url_host(raw)) == url_host(url)
+    assert path == url_path(url)
 
 
 # The shortcut for URLs that are canonical already must agree with the whole way.

@@ -15,7 +15,8 @@ from core.schema import charges, flattrs, settlements, things
 from core.thing_keys import ThingKey
 from core.things import Thing, get_or_create_thing
 
-SOURCES = frozenset({"web", "extension", "button", "discord", "telegram", "cli", "subscription"})
+SOURCES = frozenset({"web", "extension", "automatic", "button", "discord", "telegram", "cli",
+                     "subscription"})
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,9 @@ async def flattr(
     now = now or utc_now()
     check(source in SOURCES, f"unknown flattr source {source!r}")
     period = period or Period.of(now)
-    if period != Period.of(now):
-        # A flattr added to a past period must not slip in while it is being split.
-        await lock_ownership(conn, exclusive=False)
+    # Settlement's split holds this lock exclusively: a flattr either commits before the
+    # split counts the month or, checked after the lock, finds the month closed.
+    await lock_ownership(conn, exclusive=False)
     await ensure_period_open_for_flattrs(conn, period, now)
     thing = await get_or_create_thing(conn, key, author_identity=author_identity, now=now)
     if thing.owner_id == member_id:

@@ -20,6 +20,7 @@ from core.db import READ_ONLY
 from core.errors import NotFound, check
 from core.settings import Settings
 from gateway import auth, keys
+from gateway.bodies import read_capped
 from gateway.errors import ApiError
 from gateway.json import dumps, loads
 from gateway.principal import Principal
@@ -171,10 +172,10 @@ async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
     if endpoint.body is None:
         return None
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError("payload_too_large", f"a request body has at most {MAX_BODY_BYTES} bytes")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError("payload_too_large", f"a request body has at most {MAX_BODY_BYTES} bytes")
+        raise _too_large()
+    raw = await read_capped(request.content, MAX_BODY_BYTES)
+    if raw is None:
+        raise _too_large()
     request[keys.raw_body_key] = raw
     if (request.headers.get("Content-Type") != "application/json"
             and request.content_type not in ("application/json", "application/octet-stream", "")):
@@ -187,6 +188,10 @@ async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
         raise ApiError("invalid_request", "the body must be a JSON object")
     # JSON can carry U+0000 only as an escape, so a body without one has none to look for.
     return _validate(endpoint.body, data, may_hold_nul=b"\\u0000" in raw)
+
+
+def _too_large() -> ApiError:
+    return ApiError("payload_too_large", f"a request body has at most {MAX_BODY_BYTES} bytes")
 
 
 def _parse_query(endpoint: Endpoint, request: web.Request) -> Any:

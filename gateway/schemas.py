@@ -48,7 +48,7 @@ class FlattrBody(Strict):
     thing: ThingKey | None = None
     author: Identity | None = Field(default=None, description="The chat identity of the "
                                     "post's author (bots only)")
-    source: Literal["web", "extension", "button"] | None = Field(
+    source: Literal["web", "extension", "automatic", "button"] | None = Field(
         default=None, description="Where the member clicked (chat sources come from the bot)")
 
     @model_validator(mode="after")

@@ -185,3 +185,15 @@ async def test_health_and_metrics(client):
     metrics = await (await client.get("/metrics")).text()
     assert 'flattr_http_requests_total{method="GET",route="/api/v1/things",status="200"} 1' in (
         metrics)
+
+
+async def test_the_extension_marks_its_automatic_flattrs(sign_up):
+    ines = await sign_up("ines")
+    made = await ines.call("POST", "/flattrs", status=201,
+                           json={"url": "https://blog.example/read", "source": "automatic"})
+    assert made["flattr"]["source"] == "automatic"
+    listed = await ines.call("GET", "/flattrs", status=200)
+    assert [f["source"] for f in listed["flattrs"]] == ["automatic"]
+    refused = await ines.call("POST", "/flattrs", status=400,
+                              json={"url": "https://blog.example/b", "source": "robot"})
+    assert refused["error"]["code"] == "invalid_request"

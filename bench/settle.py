@@ -153,6 +153,14 @@ CROSS JOIN LATERAL (VALUES (:external, -a.balance_micros), (a.id, a.balance_micr
 WHERE t.kind = 'funding.manual' AND t.key LIKE 'bench:credit:%'
 """)
 
+CREDIT_FUNDINGS = text("""
+INSERT INTO fundings (member_id, source, amount_micros, transaction_id, created_at)
+SELECT t.member_id, 'manual', p.amount_micros, t.id, t.created_at
+FROM ledger_transactions t
+JOIN postings p ON p.transaction_id = t.id AND p.amount_micros > 0
+WHERE t.kind = 'funding.manual' AND t.key LIKE 'bench:credit:%'
+""")
+
 EXTERNAL_BALANCE = text("""
 UPDATE accounts
 SET balance_micros = (SELECT COALESCE(SUM(amount_micros), 0) FROM postings
@@ -204,6 +212,7 @@ async def load(engine: AsyncEngine, size: Size) -> None:
         await conn.execute(MEMBER_ACCOUNTS, params)
         await conn.execute(CREDIT_TRANSACTIONS)
         await conn.execute(CREDIT_POSTINGS, {"external": external})
+        await conn.execute(CREDIT_FUNDINGS)
         await conn.execute(EXTERNAL_BALANCE, {"external": external})
         await conn.execute(THINGS, params)
         await conn.execute(FLATTRS, params)

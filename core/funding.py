@@ -5,8 +5,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ledger
+from core.clock import utc_now
 from core.errors import InvalidAmount
 from core.money import MAX_AMOUNT_MICROS
+from core.schema import fundings
 
 FUNDING_SOURCES = frozenset({"manual"})
 
@@ -31,7 +33,8 @@ async def credit(
     if source not in FUNDING_SOURCES:
         raise InvalidAmount(f"unknown funding source {source!r}")
     amount_micros = _positive(amount_micros)
-    return await ledger.record(
+    now = now or utc_now()
+    recorded = await ledger.record(
         conn,
         key=f"funding:{source}:{ledger.key_part(idempotency_key)}",
         kind=f"funding.{source}",
@@ -43,6 +46,14 @@ async def credit(
         ],
         now=now,
     )
+    if recorded.created:  # money in from outside names its record (`flattr check` proves it)
+        await conn.execute(
+            fundings.insert().values(
+                member_id=member_id, source=source, amount_micros=amount_micros,
+                transaction_id=recorded.transaction_id, created_at=now,
+            )
+        )
+    return recorded
 
 
 async def transfer_revenue_to_giving(

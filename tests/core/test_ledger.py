@@ -1,12 +1,13 @@
 """The ledger: balanced, keyed transactions, and balances that cannot be overdrawn."""
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from core import funding, ledger, members
 from core.errors import IdempotencyConflict, InsufficientFunds, InvariantBroken
 from core.migrate import check as alembic_check
+from core.schema import fundings
 
 
 async def test_credit_is_balanced_and_replayed_by_its_key(engine):
@@ -20,6 +21,18 @@ async def test_credit_is_balanced_and_replayed_by_its_key(engine):
         assert again.transaction_id == first.transaction_id
         assert await ledger.balance(conn, giving) == 5_000_000
         assert await ledger.balance(conn, external) == -5_000_000
+
+
+async def test_a_credit_names_its_funding_once(engine):
+    async with engine.begin() as conn:
+        alice = await members.create_member(conn, "alice")
+        first = await funding.credit(conn, alice.id, 5_000_000, idempotency_key="k1")
+        await funding.credit(conn, alice.id, 5_000_000, idempotency_key="k1")  # a replay
+        rows = (await conn.execute(
+            select(fundings.c.member_id, fundings.c.source, fundings.c.amount_micros,
+                   fundings.c.transaction_id)
+        )).all()
+    assert [tuple(r) for r in rows] == [(alice.id, "manual", 5_000_000, first.transaction_id)]
 
 
 async def test_a_reused_key_with_another_amount_is_a_conflict(engine):

@@ -109,6 +109,100 @@ INVARIANTS: tuple[Invariant, ...] = (
            HAVING SUM(u.charged) <> SUM(u.posted)""",
     ),
     Invariant(
+        "fees_match_charges",
+        "the fees account got each period's fees, and a charge moved money nowhere else",
+        # A charge takes from givers' giving accounts, gives the fees account the fees and
+        # the pool (charity, for idle months) the rest; written with the charges, in stage 2.
+        """SELECT u.period, SUM(u.fees) AS fees, SUM(u.posted) AS posted,
+                  SUM(u.strays) AS stray_postings
+           FROM (SELECT c.period, c.fee_micros AS fees, 0 AS posted, 0 AS strays
+                 FROM charges c
+                 UNION ALL
+                 SELECT t.period, 0,
+                        CASE WHEN a.kind = 'fees' THEN p.amount_micros ELSE 0 END,
+                        CASE WHEN a.kind IN ('giving', 'fees')
+                               OR (a.kind = 'unclaimed' AND t.kind = 'settlement.charge')
+                               OR (a.kind = 'charity' AND t.kind = 'settlement.idle')
+                             THEN 0 ELSE 1 END
+                 FROM ledger_transactions t
+                 JOIN postings p ON p.transaction_id = t.id
+                 JOIN accounts a ON a.id = p.account_id
+                 WHERE t.kind IN ('settlement.charge', 'settlement.idle')) u
+           GROUP BY u.period
+           HAVING SUM(u.fees) <> SUM(u.posted) OR SUM(u.strays) > 0""",
+    ),
+    Invariant(
+        "revenue_matches_shares",
+        "each owner's revenue from shares is the sum of their paid and released shares",
+        # Paid shares reach revenue in stage 3 of their period's settlement; a release (by a
+        # settlement, or by a claim or a linked identity in between) changes the shares and
+        # posts them in one transaction. Per owner, one pass over each side.
+        """SELECT u.member_id, SUM(u.owed) AS owed, SUM(u.posted) AS posted
+           FROM (SELECT s.owner_id AS member_id, s.amount_micros AS owed, 0 AS posted
+                 FROM shares s
+                 WHERE s.state = 'released'
+                    OR (s.state = 'paid'
+                        AND s.period IN (SELECT period FROM settlements WHERE stage >= 3))
+                 UNION ALL
+                 SELECT a.member_id, 0, p.amount_micros
+                 FROM ledger_transactions t
+                 JOIN postings p ON p.transaction_id = t.id
+                 JOIN accounts a ON a.id = p.account_id AND a.kind = 'revenue'
+                 WHERE t.kind IN ('settlement.revenue', 'settlement.release', 'release')) u
+           GROUP BY u.member_id
+           HAVING SUM(u.owed) <> SUM(u.posted)""",
+    ),
+    Invariant(
+        "returns_match_shares",
+        "each giver got back exactly their returned shares",
+        """SELECT u.member_id, SUM(u.returned) AS returned, SUM(u.posted) AS posted
+           FROM (SELECT s.giver_id AS member_id, s.amount_micros AS returned, 0 AS posted
+                 FROM shares s WHERE s.state = 'returned'
+                 UNION ALL
+                 SELECT a.member_id, 0, p.amount_micros
+                 FROM ledger_transactions t
+                 JOIN postings p ON p.transaction_id = t.id
+                 JOIN accounts a ON a.id = p.account_id AND a.kind = 'giving'
+                 WHERE t.kind = 'settlement.return') u
+           GROUP BY u.member_id
+           HAVING SUM(u.returned) <> SUM(u.posted)""",
+    ),
+    Invariant(
+        "external_matches_records",
+        "money crossed `external` only as a recorded funding or a paid payout",
+        # Per transaction: what it moved through `external`; what its funding says came in
+        # and reached that member's giving account; what its payout, marked paid, says left.
+        # A funding without its transaction, or a paid payout without one, is caught too.
+        # The backslash keeps `text()` from taking `:paid` for a parameter.
+        """SELECT u.transaction_id, SUM(u.external) AS external_micros,
+                  SUM(u.funded) AS funded_micros, SUM(u.received) AS received_micros,
+                  SUM(u.paid_out) AS paid_out_micros
+           FROM (SELECT p.transaction_id, p.amount_micros AS external, 0 AS funded,
+                        0 AS received, 0 AS paid_out
+                 FROM postings p
+                 JOIN accounts x ON x.id = p.account_id AND x.kind = 'external'
+                                AND x.member_id IS NULL
+                 UNION ALL
+                 SELECT f.transaction_id, 0, f.amount_micros, 0, 0 FROM fundings f
+                 UNION ALL
+                 SELECT f.transaction_id, 0, 0, p.amount_micros, 0
+                 FROM fundings f
+                 JOIN postings p ON p.transaction_id = f.transaction_id
+                 JOIN accounts a ON a.id = p.account_id AND a.kind = 'giving'
+                                AND a.member_id = f.member_id
+                 UNION ALL
+                 SELECT t.id, 0, 0, 0, o.amount_micros
+                 FROM payouts o
+                 LEFT JOIN ledger_transactions t
+                        ON t.key = 'payout:' || CAST(o.id AS VARCHAR(20)) || '\\:paid'
+                       AND t.kind = 'payout.paid'
+                 WHERE o.status = 'paid') u
+           GROUP BY u.transaction_id
+           HAVING SUM(u.external) <> SUM(u.paid_out) - SUM(u.funded)
+               OR SUM(u.received) <> SUM(u.funded)
+               OR (SUM(u.funded) > 0 AND SUM(u.paid_out) > 0)""",
+    ),
+    Invariant(
         "pool_holds_held_shares",
         "outside a running settlement, the unclaimed pool holds exactly the held shares",
         """SELECT a.balance_micros, h.total

@@ -169,7 +169,7 @@ def test_check_fails_when_a_charge_left_the_giver_twice(flattr, database_url):
         "UPDATE accounts SET balance_micros = balance_micros - 1 WHERE kind = 'giving'",
         "UPDATE accounts SET balance_micros = balance_micros + 1 WHERE kind = 'fees'",
     )
-    assert _failed_checks() == {"charges_posted"}
+    assert _failed_checks() == {"charges_posted", "fees_match_charges"}
 
 
 def test_check_fails_when_a_posting_names_no_account(flattr, database_url):
@@ -181,3 +181,101 @@ def test_check_fails_when_a_posting_names_no_account(flattr, database_url):
         "WHERE account_id = (SELECT id FROM accounts WHERE kind = 'external')",
     )
     assert "postings_reference" in _failed_checks()
+
+
+def _settled_months(flattr) -> None:
+    """January paid to an owner, held, released on a claim; July returned what was held."""
+    flattr("member", "create", "ivan")
+    flattr("member", "create", "judy")
+    flattr("member", "create", "kim")
+    flattr("credit", "ivan", "70")
+    flattr("budget", "ivan", "60")
+    flattr("credit", "judy", "2")
+    flattr("budget", "judy", "2")
+    flattr("credit", "kim", "2")
+    flattr("budget", "kim", "2")
+    flattr("claim", "judy", "judy.example", "--verified")
+    for handle, thing in [("ivan", "https://judy.example/a"), ("ivan", "https://nobody.example/"),
+                          ("ivan", "https://late.example/"), ("judy", "https://late.example/"),
+                          ("kim", "https://judy.example/k")]:
+        flattr("flattr", handle, thing, "--period", "2026-01")
+    flattr("settle", "2026-01")
+    flattr("claim", "kim", "late.example", "--verified")  # releases 18 + 1.80 to kim
+    flattr("settle", "2026-07")  # returns nobody.example's 18 to ivan
+    assert flattr("balance", "judy")["revenue"] == "19.80"
+    assert flattr("balance", "kim")["revenue"] == "19.80"
+    assert flattr("balance", "ivan")["giving"] == "28.00"
+    assert flattr("check")["ok"] is True
+
+
+def _move_posting(database_url: str, transaction_kind: str, account_kind: str, to_handle: str,
+                  to_account_kind: str) -> None:
+    """Move a posting of a `transaction_kind` transaction from an `account_kind` account to
+    another member's account, moving the cached balances along: every total still adds up."""
+    posting = ("(SELECT MAX(p.id) FROM postings p "
+               "JOIN ledger_transactions t ON t.id = p.transaction_id "
+               "JOIN accounts a ON a.id = p.account_id "
+               f"WHERE t.kind = '{transaction_kind}' AND a.kind = '{account_kind}')")
+    amount = f"(SELECT amount_micros FROM postings WHERE id = {posting})"
+    target = ("(SELECT a.id FROM accounts a JOIN members m ON m.id = a.member_id "
+              f"WHERE m.handle_key = '{to_handle}' AND a.kind = '{to_account_kind}')")
+    _tamper(
+        database_url,
+        f"UPDATE accounts SET balance_micros = balance_micros - {amount} "
+        f"WHERE id = (SELECT account_id FROM postings WHERE id = {posting})",
+        f"UPDATE accounts SET balance_micros = balance_micros + {amount} WHERE id = {target}",
+        f"UPDATE postings SET account_id = {target} WHERE id = {posting}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("moved", "to", "failed"),
+    [
+        (("settlement.revenue", "revenue"), ("kim", "revenue"), "revenue_matches_shares"),
+        (("release", "revenue"), ("judy", "revenue"), "revenue_matches_shares"),
+        (("settlement.return", "giving"), ("kim", "giving"), "returns_match_shares"),
+        (("settlement.charge", "fees"), ("kim", "revenue"), "fees_match_charges"),
+        (("funding.manual", "giving"), ("judy", "giving"), "external_matches_records"),
+    ],
+    ids=["paid share", "released share", "return", "fees", "credit"],
+)
+def test_check_fails_when_a_posting_reached_another_member(flattr, database_url, moved, to,
+                                                           failed):
+    _settled_months(flattr)
+    flattr("credit", "kim", "5")  # the last credit, the one moved
+    _move_posting(database_url, *moved, *to)
+    assert _failed_checks() == {failed}
+
+
+def test_check_fails_when_money_came_from_outside_without_a_funding(flattr, database_url):
+    _settled_months(flattr)
+    paid = flattr("payout", "request", "judy")
+    flattr("payout", "paid", str(paid["id"]))
+    assert flattr("check")["ok"] is True
+    _tamper(  # 1000 EUR into kim's giving, booked as a credit that nobody made
+        database_url,
+        "INSERT INTO ledger_transactions (key, kind, member_id, created_at) "
+        "SELECT 'funding:manual:forged', 'funding.manual', id, CURRENT_TIMESTAMP "
+        "FROM members WHERE handle_key = 'kim'",
+        "INSERT INTO postings (transaction_id, account_id, amount_micros) "
+        "SELECT t.id, a.id, CASE WHEN a.kind = 'external' THEN -1000000000 ELSE 1000000000 END "
+        "FROM ledger_transactions t, accounts a LEFT JOIN members m ON m.id = a.member_id "
+        "WHERE t.key = 'funding:manual:forged' "
+        "AND (a.kind = 'external' OR (a.kind = 'giving' AND m.handle_key = 'kim'))",
+        "UPDATE accounts SET balance_micros = balance_micros + "
+        "(SELECT SUM(p.amount_micros) FROM postings p JOIN ledger_transactions t "
+        "ON t.id = p.transaction_id WHERE t.key = 'funding:manual:forged' "
+        "AND p.account_id = accounts.id) "
+        "WHERE id IN (SELECT p.account_id FROM postings p JOIN ledger_transactions t "
+        "ON t.id = p.transaction_id WHERE t.key = 'funding:manual:forged')",
+    )
+    assert _failed_checks() == {"external_matches_records"}
+
+
+def test_check_fails_when_a_paid_payout_differs_from_what_left(flattr, database_url):
+    _settled_months(flattr)
+    paid = flattr("payout", "request", "judy")
+    flattr("payout", "paid", str(paid["id"]))
+    # 19.80 left through `external`, but the payout says 10 did
+    _tamper(database_url, "UPDATE payouts SET amount_micros = 10000000")
+    assert _failed_checks() == {"external_matches_records"}

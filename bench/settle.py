@@ -120,6 +120,11 @@ SELECT n, 'm' || n, 'm' || n,
        TIMESTAMPTZ '2025-01-01 00:00:00+00' + n * INTERVAL '1 second'
 FROM generate_series(1, CAST(:givers AS BIGINT)) n
 """)
+# Each budget as set when its member joined: the budget in force in the month settled.
+BUDGETS = text("""
+INSERT INTO budgets (member_id, budget_micros, set_at)
+SELECT id, budget_micros, created_at FROM members WHERE budget_micros IS NOT NULL ORDER BY id
+""")
 
 # Giving balances: a seventh empty, the rest 0..19.5 EUR plus odd micros, so some givers
 # are below the minimum (unfunded) and many budgets exceed the balance.
@@ -209,6 +214,7 @@ async def load(engine: AsyncEngine, size: Size) -> None:
             text("SELECT id FROM accounts WHERE kind = 'external' AND member_id IS NULL")
         )
         await conn.execute(MEMBERS, params)
+        await conn.execute(BUDGETS)
         await conn.execute(MEMBER_ACCOUNTS, params)
         await conn.execute(CREDIT_TRANSACTIONS)
         await conn.execute(CREDIT_POSTINGS, {"external": external})

@@ -24,8 +24,9 @@ from core.errors import (
 )
 from core.locks import lock_ownership
 from core.money import MAX_AMOUNT_MICROS, format_amount
-from core.schema import MEMBER_ACCOUNT_KINDS, accounts, identities, members, things
+from core.schema import MEMBER_ACCOUNT_KINDS, accounts, budgets, identities, members, things
 from core.settings import Settings
+from core.settlement.release import release_held_shares_of_owner
 
 HANDLE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,31}")
 RESERVED_HANDLES = frozenset({"admin", "api", "me", "flattr", "system", "root", "support"})
@@ -142,8 +143,10 @@ async def password_hash_of(conn: AsyncConnection, member_id: int) -> str | None:
 
 
 async def set_budget(
-    conn: AsyncConnection, member_id: int, amount_micros: int, settings: Settings
+    conn: AsyncConnection, member_id: int, amount_micros: int, settings: Settings,
+    now: datetime | None = None,
 ) -> Member:
+    """The budget from now on; the months already ended keep the budget they had."""
     if amount_micros < settings.minimum_budget:
         raise BudgetBelowMinimum(
             f"the monthly budget is at least {format_amount(settings.minimum_budget)} "
@@ -156,6 +159,10 @@ async def set_budget(
     )
     if result.rowcount == 0:
         raise NotFound(f"no member with id {member_id}")
+    await conn.execute(
+        budgets.insert().values(member_id=member_id, budget_micros=amount_micros,
+                                set_at=now or utc_now())
+    )
     return await member_by_id(conn, member_id)
 
 
@@ -184,8 +191,11 @@ async def link_identity(
     except IntegrityError as error:
         raise IdentityTaken(f"{identity} is linked to another member") from error
     await conn.execute(
-        update(things).where(things.c.author_identity == identity).values(owner_id=member_id)
+        update(things)
+        .where(things.c.author_identity == identity, things.c.kind != "url")
+        .values(owner_id=member_id)
     )
+    await release_held_shares_of_owner(conn, member_id, reason=f"identity:{identity_id}")
     return identity_id
 
 
@@ -200,7 +210,9 @@ async def unlink_identity(conn: AsyncConnection, member_id: int, identity_id: in
     await lock_ownership(conn, exclusive=False)
     await conn.execute(delete(identities).where(identities.c.id == identity_id))
     await conn.execute(
-        update(things).where(things.c.author_identity == identity).values(owner_id=None)
+        update(things)
+        .where(things.c.author_identity == identity, things.c.kind != "url")
+        .values(owner_id=None)
     )
 
 

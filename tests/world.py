@@ -1,7 +1,7 @@
 """A small world of members, things and flattrs, driven through the core's services."""
 
 import itertools
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,6 +17,7 @@ from core.settlement import settle_period
 from core.statements import balances_of
 
 _keys = itertools.count(1)
+JOINED = datetime(2025, 12, 1, tzinfo=UTC)
 
 
 class World:
@@ -25,16 +26,22 @@ class World:
         self.settings = settings
         self.ids: dict[str, int] = {}
 
-    async def member(self, handle: str, *, credit: str | None = None, budget: str | None = None):
+    async def member(
+        self, handle: str, *, credit: str | None = None, budget: str | None = None,
+        joined: datetime = JOINED,
+    ):
+        """A member who joined (and set their budget) at `joined`: by default before every
+        month the scenarios settle."""
         async with self.engine.begin() as conn:
-            member = await members.create_member(conn, handle)
+            member = await members.create_member(conn, handle, now=joined)
             self.ids[handle] = member.id
             if credit:
                 await funding.credit(
                     conn, member.id, parse_amount(credit), idempotency_key=f"w{next(_keys)}"
                 )
             if budget:
-                await members.set_budget(conn, member.id, parse_amount(budget), self.settings)
+                await members.set_budget(conn, member.id, parse_amount(budget), self.settings,
+                                         now=joined)
         return member.id
 
     async def claim(self, handle: str, host: str, prefix: str | None = None) -> None:

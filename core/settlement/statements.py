@@ -10,14 +10,27 @@ from sqlalchemy import bindparam, text
 from core.errors import check
 from core.schema import Timestamp
 
+# A subscription cancelled after the month ended (while it waited to be settled) still
+# gives that month its flattr; one cancelled during the month does not.
 ADD_SUBSCRIBED_FLATTRS = text("""
 INSERT INTO flattrs (member_id, thing_id, period, created_at, source)
 SELECT DISTINCT s.member_id, s.thing_id, :period, :period_start, 'subscription'
 FROM subscriptions s
-WHERE s.first_period <= :period AND s.last_period >= :period AND s.cancelled_at IS NULL
+WHERE s.first_period <= :period AND s.last_period >= :period
+  AND (s.cancelled_at IS NULL OR s.cancelled_at >= :period_end)
 ORDER BY s.member_id, s.thing_id
 ON CONFLICT (member_id, thing_id, period) DO NOTHING
-""").bindparams(bindparam("period_start", type_=Timestamp))
+""").bindparams(bindparam("period_start", type_=Timestamp),
+                bindparam("period_end", type_=Timestamp))
+
+# The budget in force at the end of the month: the last one the member set before it
+# ended. A member who set none by then is charged at the first one they set (they
+# flattred before choosing it); an idle month takes only the budget in force.
+_BUDGET_IN_FORCE = """(SELECT b.budget_micros FROM budgets b
+ WHERE b.member_id = {member} AND b.set_at < :period_end
+ ORDER BY b.set_at DESC, b.id DESC LIMIT 1)"""
+_FIRST_BUDGET = """(SELECT b.budget_micros FROM budgets b
+ WHERE b.member_id = {member} ORDER BY b.set_at, b.id LIMIT 1)"""
 
 # How many of each giver's flattrs of the month are split: all of them but those of
 # things the giver owns. Counted per giver, less the few self-flattrs (made before the
@@ -53,16 +66,18 @@ FROM (
     SELECT c.*,
            (c.chargeable / 10000) * :fee_bps + (c.chargeable % 10000) * :fee_bps / 10000 AS fee
     FROM (
-        SELECT n.member_id, n.flattr_count,
-               COALESCE(m.budget_micros, 0) AS budget, a.balance_micros AS balance,
-               CASE WHEN COALESCE(m.budget_micros, 0) < a.balance_micros
-                    THEN COALESCE(m.budget_micros, 0) ELSE a.balance_micros END AS chargeable
-        FROM ({_SPLIT_COUNTS}) n
-        JOIN members m ON m.id = n.member_id
-        JOIN accounts a ON a.member_id = n.member_id AND a.kind = 'giving'
+        SELECT b.member_id, b.flattr_count, b.budget, b.balance,
+               CASE WHEN b.budget < b.balance THEN b.budget ELSE b.balance END AS chargeable
+        FROM (
+            SELECT n.member_id, n.flattr_count, a.balance_micros AS balance,
+                   COALESCE({_BUDGET_IN_FORCE.format(member="n.member_id")},
+                            {_FIRST_BUDGET.format(member="n.member_id")}, 0) AS budget
+            FROM ({_SPLIT_COUNTS}) n
+            JOIN accounts a ON a.member_id = n.member_id AND a.kind = 'giving'
+        ) b
     ) c
 ) g
-""")
+""").bindparams(bindparam("period_end", type_=Timestamp))
 
 # Every split flattr of a funded giver gets net // n, and the first net % n in the order
 # received one micro more. A share goes to the thing's owner when the owner is an active
@@ -93,20 +108,24 @@ SHARE_COLUMNS = ("giver_id, flattr_id, period, thing_id, owner_id, amount_micros
                  "resolved_period, resolved_by")
 RECORD_SHARES = text(f"INSERT INTO shares ({SHARE_COLUMNS})\n" + SPLIT_SHARES.text)
 
-# Under the "charity" policy a member with a budget and no flattr gives it to charity.
-RECORD_IDLE_CHARGES = text("""
+# Under the "charity" policy a member who had a budget in force at the end of a month
+# without flattrs gives it to charity: min(budget, balance), when that reaches the minimum.
+# A member who joined, or set their first budget, after the month owes it nothing.
+RECORD_IDLE_CHARGES = text(f"""
 INSERT INTO charges (member_id, period, status, flattr_count, budget_micros, balance_micros,
                      charge_micros, fee_micros, net_micros)
 SELECT i.member_id, CAST(:period AS VARCHAR(7)), 'idle', 0, i.budget, i.balance, i.charge, 0,
        i.charge
-FROM (SELECT m.id AS member_id, m.budget_micros AS budget, a.balance_micros AS balance,
-             CASE WHEN m.budget_micros < a.balance_micros
-                  THEN m.budget_micros ELSE a.balance_micros END AS charge
-      FROM members m JOIN accounts a ON a.member_id = m.id AND a.kind = 'giving'
-      WHERE m.budget_micros IS NOT NULL) i
-WHERE i.charge > 0
+FROM (SELECT b.member_id, b.budget, b.balance,
+             CASE WHEN b.budget < b.balance THEN b.budget ELSE b.balance END AS charge
+      FROM (SELECT m.id AS member_id, a.balance_micros AS balance,
+                   {_BUDGET_IN_FORCE.format(member="m.id")} AS budget
+            FROM members m JOIN accounts a ON a.member_id = m.id AND a.kind = 'giving'
+            WHERE m.created_at < :period_end AND m.budget_micros IS NOT NULL) b
+      WHERE b.budget IS NOT NULL) i
+WHERE i.charge >= :minimum
   AND NOT EXISTS (SELECT 1 FROM charges c WHERE c.member_id = i.member_id AND c.period = :period)
-""")
+""").bindparams(bindparam("period_end", type_=Timestamp))
 
 # Shares of earlier months only: this month's were held at its split because no active
 # giver of it owned their thing; a claim verified since releases them itself

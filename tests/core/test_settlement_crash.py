@@ -77,6 +77,10 @@ SELECT 'm' || i, 'm' || i,
        CASE WHEN i % 9 = 0 THEN NULL ELSE 2000000 + (i * 7919993) % 8000000 END, now()
 FROM generate_series(1, CAST(:members AS bigint)) i
 """
+BUDGETS_SQL = """
+INSERT INTO budgets (member_id, budget_micros, set_at)
+SELECT id, budget_micros, created_at FROM members WHERE budget_micros IS NOT NULL
+"""
 ACCOUNTS_SQL = """
 INSERT INTO accounts (member_id, kind)
 SELECT m.id, k.kind FROM members m CROSS JOIN (VALUES ('giving'), ('revenue')) k(kind)
@@ -111,6 +115,12 @@ CREDIT_SQL = [
           WHERE t.key LIKE 'funding:manual:seed-%' GROUP BY p.account_id) d
     WHERE a.id = d.account_id
     """,
+    """
+    INSERT INTO fundings (member_id, source, amount_micros, transaction_id, created_at)
+    SELECT c.member_id, 'manual', c.amount, t.id, now()
+    FROM seed_credits c
+    JOIN ledger_transactions t ON t.key = 'funding:manual:seed-' || c.member_id
+    """,
 ]
 CLAIMS_SQL = """
 INSERT INTO claims (member_id, host, path_prefix, proof_token, verified_at, created_at)
@@ -142,7 +152,7 @@ ON CONFLICT (member_id, thing_id, period) DO NOTHING
 """
 SUBSCRIPTIONS_SQL = """
 INSERT INTO subscriptions (member_id, thing_id, first_period, last_period, created_at)
-SELECT m.id, t.id, '2026-05', '2026-09', now()
+SELECT m.id, t.id, '2026-07', '2026-09', now()
 FROM members m CROSS JOIN generate_series(0, 2) j
 JOIN (SELECT id, owner_id, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM things) t
   ON t.n = (m.id * 53 + j * 211) % (SELECT COUNT(*) FROM things)
@@ -155,6 +165,7 @@ async def build(url: str) -> None:
     try:
         async with engine.begin() as conn:
             await conn.execute(text(MEMBERS_SQL), {"members": MEMBERS})
+            await conn.execute(text(BUDGETS_SQL))
             await conn.execute(text(ACCOUNTS_SQL))
             for statement in CREDIT_SQL:
                 await conn.execute(text(statement))

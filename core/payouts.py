@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ledger
 from core.clock import utc_now
-from core.errors import BelowPayoutThreshold, InsufficientFunds, InvalidState, NotFound
+from core.errors import BelowPayoutThreshold, InsufficientFunds, InvalidState, NotFound, check
 from core.money import format_amount, whole_cents
 from core.schema import payouts
 from core.settings import Settings
@@ -76,7 +76,9 @@ async def resolve_payout(
     if outcome not in ("paid", "failed"):
         raise InvalidState("a payout is marked paid or failed")
     now = now or utc_now()
-    payout = await payout_by_id(conn, payout_id)
+    # Locked until this transaction ends: a concurrent resolution waits, then reads the
+    # outcome this one wrote, so a payout is never both paid and failed.
+    payout = await payout_by_id(conn, payout_id, for_update=True)
     if payout.status == outcome:
         return payout
     if payout.status != "requested":
@@ -97,16 +99,22 @@ async def resolve_payout(
         ],
         now=now,
     )
-    await conn.execute(
+    resolved = await conn.execute(
         update(payouts)
         .where(payouts.c.id == payout_id, payouts.c.status == "requested")
         .values(status=outcome, resolved_at=now)
     )
+    check(resolved.rowcount == 1, f"payout {payout_id} was resolved twice")
     return await payout_by_id(conn, payout_id)
 
 
-async def payout_by_id(conn: AsyncConnection, payout_id: int) -> Payout:
-    row = (await conn.execute(select(payouts).where(payouts.c.id == payout_id))).first()
+async def payout_by_id(
+    conn: AsyncConnection, payout_id: int, *, for_update: bool = False
+) -> Payout:
+    query = select(payouts).where(payouts.c.id == payout_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
     if row is None:
         raise NotFound(f"no payout with id {payout_id}")
     return Payout(**row._mapping)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import DomainError, OwnThing, check
+from core.errors import DomainError, OwnThing, PeriodClosed, check
 from core.flattrs import Flattr, Flattred, flattr
 from core.periods import Period
 from core.thing_keys import ThingKey
@@ -25,18 +25,26 @@ from core.things import Thing
 # batches take their locks in one order and cannot deadlock.
 # Each thing of the batch comes back once with no flattr and once per flattr the batch made
 # (created) or found (made before this statement's snapshot).
+# The guard runs first (every row comes from `wanted`): `flattr_period_open` (migration
+# 0005) takes the shared ownership lock, which settlement's split takes exclusively, and
+# then reads `settlements` with a fresh snapshot. A period being settled or settled gives
+# one row of NULLs and writes nothing; a click that got in first is counted by the split.
 FLATTR_BATCH = """
-WITH wanted AS (
+WITH guard AS (SELECT flattr_period_open($9::text) AS open),
+wanted AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
                          $6::text[], $7::text[])
         AS w(member_id, key, kind, url, host, path, source)
+    WHERE (SELECT open FROM guard)
 ),
 new_things AS (
     INSERT INTO things (key, kind, url, host, path, owner_id, created_at)
     SELECT DISTINCT ON (w.key) w.key, w.kind, w.url, w.host, w.path,
            (SELECT c.member_id FROM claims c
             WHERE c.verified_at IS NOT NULL AND w.kind = 'url' AND c.host = w.host
-              AND substr(w.path, 1, length(c.path_prefix)) = c.path_prefix
+              AND (w.path = rtrim(c.path_prefix, '/')
+                   OR substr(w.path, 1, length(rtrim(c.path_prefix, '/')) + 1)
+                      = rtrim(c.path_prefix, '/') || '/')
             ORDER BY length(c.path_prefix) DESC LIMIT 1),
            $8::timestamptz
     FROM wanted w
@@ -86,6 +94,9 @@ UNION ALL
 SELECT f.thing_id, NULL, NULL, NULL, NULL, NULL, NULL, f.id, f.member_id, f.period,
        f.created_at, f.source, f.created
 FROM batch_flattrs f
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+WHERE NOT (SELECT open FROM guard)
 """
 
 # A statement that met a thing or flattr another transaction committed after its snapshot
@@ -110,8 +121,8 @@ async def flattr_many(
     """Flattr each request in the current period; a refused one gets its error.
 
     `conn` must be outside any transaction: every outcome returned is committed, and the
-    connection is left outside one again. The current period is open by definition:
-    settlement refuses a period before its end.
+    connection is left outside one again. A period that settlement has begun refuses
+    every click of the batch with PeriodClosed.
     """
     check(not conn.in_transaction(), "flattr_many commits on its own: no transaction")
     if not requests:
@@ -162,6 +173,10 @@ async def _one_pass(
     columns = zip(*((r.member_id, r.key.key, r.key.kind, r.key.url, r.key.host, r.key.path,
                      r.source) for r in (requests[i] for i in todo)), strict=True)
     rows = await raw.fetch(FLATTR_BATCH, *map(list, columns), now, str(period))
+    if rows and rows[-1][0] is None:
+        for i in todo:
+            outcomes[i] = PeriodClosed(f"{period} is being settled or has been settled")
+        return []
     things: dict[str, Thing] = {}
     flattred: dict[tuple[int, int], tuple[Flattr, bool]] = {}
     for (thing_id, key, kind, url, author_identity, owner_id, owner_handle, flattr_id,

@@ -96,6 +96,7 @@ async def take_back(
         raise NotFound(f"you have no flattr with id {flattr_id}")
     if Period.parse(found.period) != Period.of(now):
         raise PeriodClosed(f"{found.period} is closed: its flattrs can no longer be taken back")
+    await lock_ownership(conn, exclusive=False)
     await ensure_period_open_for_flattrs(conn, Period.parse(found.period), now)
     await conn.execute(delete(flattrs).where(flattrs.c.id == flattr_id))
     return found

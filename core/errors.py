@@ -83,6 +83,10 @@ class SettlementRunning(DomainError):
     code = "settlement_running"
 
 
+class PeriodOutOfOrder(DomainError):
+    code = "period_out_of_order"
+
+
 class InvariantBroken(Exception):
     """An internal invariant does not hold: a bug, never the user's fault."""
 

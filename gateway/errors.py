@@ -33,6 +33,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "period_closed": 409,
     "invalid_state": 409,
     "settlement_running": 409,
+    "period_out_of_order": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "budget_below_minimum": 422,
@@ -42,6 +43,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "rate_limited": 429,
     "internal_error": 500,
     "database_unavailable": 503,
+    "busy": 503,
 }
 
 

@@ -17,11 +17,12 @@ from core.clock import utc_now
 from core.errors import PeriodClosed, SettlementRunning, check
 from core.ledger import system_account
 from core.locks import lock_ownership
-from core.periods import Period
+from core.periods import MIN_YEAR, Period
 from core.schema import settlements
 from core.settings import Settings
 from core.settlement import partitions
 from core.settlement import statements as sql
+from core.settlement.order import ensure_settled_in_order
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,16 @@ class Stage:
 
 async def add_subscribed_flattrs(conn: AsyncConnection, period: Period, rules: Rules, now):
     await conn.execute(
-        sql.ADD_SUBSCRIBED_FLATTRS, {"period": str(period), "period_start": period.starts_at}
+        sql.ADD_SUBSCRIBED_FLATTRS,
+        {"period": str(period), "period_start": period.starts_at, "period_end": period.ends_at},
     )
 
 
 async def charge_and_split(conn: AsyncConnection, period: Period, rules: Rules, now):
     # Who owns what decides both the count n and each share: it must not move in between.
     await lock_ownership(conn, exclusive=True)
-    params = {"period": str(period), "minimum": rules.minimum_micros, "fee_bps": rules.fee_bps}
+    params = {"period": str(period), "minimum": rules.minimum_micros, "fee_bps": rules.fee_bps,
+              "period_end": period.ends_at}
     await conn.execute(sql.RECORD_CHARGES, params)
     if conn.dialect.name == "postgresql":
         await conn.execute(text("ANALYZE charges"))  # it just grew by a row per giver
@@ -111,6 +114,8 @@ async def release_held_shares(conn: AsyncConnection, period: Period, rules: Rule
 
 async def return_expired_shares(conn: AsyncConnection, period: Period, rules: Rules, now):
     resolved_by = f"settle:{period}:return"
+    if period.months_since(Period(MIN_YEAR, 1)) < rules.hold_months:
+        return  # no month is old enough yet: nothing was held that long
     cutoff = period.plus_months(-rules.hold_months)
     await conn.execute(
         sql.RETURN_EXPIRED_SHARES,
@@ -219,6 +224,7 @@ async def _begin(engine: AsyncEngine, period: Period, settings: Settings, now) -
             await conn.execute(select(settlements).where(settlements.c.period == str(period)))
         ).first()
         if row is None:
+            await ensure_settled_in_order(conn, period)
             await conn.execute(
                 sql.START_SETTLEMENT,
                 {

@@ -38,7 +38,7 @@ from core.settings import Settings
 from world import World
 
 HOSTS = ("a.example", "b.example", "c.example")
-PATHS = ("/", "/x", "/x/y", "/z")
+PATHS = ("/", "/x", "/x/y", "/xz", "/z")  # /xz is not under the prefix /x
 PREFIXES = ("/", "/x")
 PERIODS = ("2026-01", "2026-02")
 FAR_PERIODS = (None, "2026-07", "2026-08", "2026-10")  # 2026-07 returns January's held shares
@@ -119,6 +119,12 @@ def months(draw) -> Month:
     )
 
 
+def covers(prefix: str, path: str) -> bool:
+    """A claim's prefix covers whole path segments."""
+    stem = prefix.rstrip("/")
+    return path == stem or path.startswith(stem + "/")
+
+
 def as_utc(moment: datetime) -> datetime:
     """SQLite gives timestamps back without their zone; they are UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -173,7 +179,8 @@ class Model:
 
     def owner(self, key: str) -> int | None:
         host, path = self.things[key]
-        covering = [(p, m) for (h, p), m in self.claims.items() if h == host and path.startswith(p)]
+        covering = [(p, m) for (h, p), m in self.claims.items()
+                    if h == host and covers(p, path)]
         return max(covering, key=lambda c: len(c[0]))[1] if covering else None
 
     def funded(self, member: int | None, period: str) -> bool:
@@ -190,7 +197,8 @@ class Model:
         if latest is None or not self.funded(member, latest):
             return "new"
         for share in self.shares.values():
-            if share.state == "held" and share.giver != member and self.owner(share.key) == member:
+            if (share.state == "held" and share.giver != member and share.period <= latest
+                    and self.owner(share.key) == member):
                 share.state, share.owner = "released", member
                 share.resolved_period, share.resolved_by = str(Period.current()), "release:claim"
                 self.move((None, "unclaimed"), (member, "revenue"), share.amount)
@@ -216,6 +224,16 @@ class Model:
         last = str(Period.parse(first).plus_months(months - 1))
         self.subscriptions.append((member, key, first, last))
         return "new"
+
+    def subscribed_months(self, after: str, before: str) -> list[str]:
+        """The months strictly between two that a subscription gives a flattr: they are
+        settled in order, before any later month."""
+        months, month = [], Period.parse(after).next()
+        while month < Period.parse(before):
+            if any(first <= str(month) <= last for _, _, first, last in self.subscriptions):
+                months.append(str(month))
+            month = month.next()
+        return months
 
     def subscribed_flattrs(self, period: str) -> set[tuple[int, str]]:
         """What stage 1 adds: a flattr for each running subscription not flattred already."""
@@ -267,7 +285,8 @@ class Model:
         if rules.idle_budget == "charity":
             for member, budget in self.budgets.items():
                 balance = self.balances[(member, "giving")]
-                if budget is None or (member, period) in self.charges or min(budget, balance) <= 0:
+                if (budget is None or (member, period) in self.charges
+                        or min(budget, balance) < rules.minimum_budget):
                     continue
                 charge = min(budget, balance)
                 self.charges[(member, period)] = ("idle", 0, budget, balance, charge, 0, charge)
@@ -412,6 +431,8 @@ async def play(url: str, month: Month) -> None:
         await settle(world, model, PERIODS[1])
         await act(world, model, month.after)
         if month.far:
+            for between in model.subscribed_months(PERIODS[1], month.far):
+                await settle(world, model, between)
             await settle(world, model, month.far)
         await act(world, model, month.late)
         await compare(world, model)

@@ -11,7 +11,8 @@ RECEIVING_KINDS = ("settlement.revenue", "settlement.release", "release")
 
 
 async def balances_of(conn: AsyncConnection, member_id: int) -> dict[str, int]:
-    """giving, revenue, and held_for_you: shares held for things the member owns."""
+    """giving, revenue, and held_for_you: shares held for things the member owns, but for
+    the member's own (flattred before their claim): those go back to them as giver."""
     rows = await conn.execute(
         select(accounts.c.kind, accounts.c.balance_micros).where(accounts.c.member_id == member_id)
     )
@@ -19,7 +20,8 @@ async def balances_of(conn: AsyncConnection, member_id: int) -> dict[str, int]:
     balances["held_for_you"] = await conn.scalar(
         select(sum_micros(shares.c.amount_micros))
         .select_from(shares.join(things, things.c.id == shares.c.thing_id))
-        .where(shares.c.state == "held", things.c.owner_id == member_id)
+        .where(shares.c.state == "held", things.c.owner_id == member_id,
+               shares.c.giver_id != member_id)
     )
     return balances
 
@@ -74,5 +76,6 @@ async def statement_of(conn: AsyncConnection, member_id: int, period: Period) ->
         "shares": [dict(r) for r in given.mappings()],
         "received_micros": sum(received_by_kind.values()),
         "received_shares_micros": received_by_kind.get("settlement.revenue", 0),
-        "received_released_micros": received_by_kind.get("settlement.release", 0),
+        "received_released_micros": (received_by_kind.get("settlement.release", 0)
+                                     + received_by_kind.get("release", 0)),
     }

@@ -7,7 +7,7 @@ changes: a claim verified on its host, a chat identity linked or unlinked.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, Text, and_, func, literal, select, update
+from sqlalchemy import String, Text, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import utc_now
@@ -30,6 +30,16 @@ class Thing:
     owner_handle: str | None
 
 
+def prefix_covers(prefix_column, path_column):
+    """A prefix covers whole path segments: `/blog` covers `/blog` and `/blog/x`, not
+    `/blogger` (the same rule as the click path's FLATTR_BATCH)."""
+    stem = func.rtrim(prefix_column, "/")
+    return or_(
+        path_column == stem,
+        func.substr(path_column, 1, func.length(stem) + 1) == stem + "/",
+    )
+
+
 def _claim_owner_of(host_column, path_column):
     """The verified claim with the longest prefix covering a page decides its owner."""
     return (
@@ -37,7 +47,7 @@ def _claim_owner_of(host_column, path_column):
         .where(
             claims.c.verified_at.is_not(None),
             claims.c.host == host_column,
-            func.substr(path_column, 1, func.length(claims.c.path_prefix)) == claims.c.path_prefix,
+            prefix_covers(claims.c.path_prefix, path_column),
         )
         .order_by(func.length(claims.c.path_prefix).desc())
         .limit(1)
@@ -64,7 +74,9 @@ async def get_or_create_thing(
 ) -> Thing:
     if isinstance(key, str):
         key = parse_thing_key(key)
-    author = parse_identity(author_identity) if author_identity else None
+    # Only a chat post has an author whose linked member owns it; a web page belongs to
+    # whoever proved a claim on it, whatever a bot says of it.
+    author = parse_identity(author_identity) if author_identity and key.kind != "url" else None
     existing = await thing_by_key(conn, key.key)
     if existing is not None and (author is None or existing.author_identity is not None):
         return existing

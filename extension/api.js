@@ -16,7 +16,7 @@ export class ApiError extends Error {
 
   /** Worth retrying later with the same Idempotency-Key. */
   get transient() {
-    return this.code === "offline" || this.status === 429 || this.status >= 500;
+    return isTransient(this);
   }
 
   toJSON() {
@@ -31,6 +31,34 @@ export class ApiError extends Error {
 export function errorJson(error) {
   if (error instanceof ApiError) return error.toJSON();
   return { code: "internal", message: String(error?.message ?? error), status: 0 };
+}
+
+// Whether the gateway answered lately: a failure to reach it is forgotten, and whatever
+// waited for it is retried, as soon as any request gets an answer again.
+const reachability = { unreachable: false, answeredAt: 0, listeners: new Set() };
+
+/** When the gateway last answered (ms since the epoch; 0 when not since the worker started). */
+export function gatewayAnsweredAt() {
+  return reachability.answeredAt;
+}
+
+/** Call `listener()` each time the gateway answers again after it could not be reached. */
+export function onGatewayBack(listener) {
+  reachability.listeners.add(listener);
+}
+
+function answered() {
+  reachability.answeredAt = Date.now();
+  if (!reachability.unreachable) return;
+  reachability.unreachable = false;
+  for (const listener of reachability.listeners) {
+    Promise.resolve().then(listener).catch(() => {});
+  }
+}
+
+/** Worth retrying later with the same request: no answer, too many requests, or 5xx. */
+export function isTransient(error) {
+  return error?.code === "offline" || error?.status === 429 || error?.status >= 500;
 }
 
 export async function call(gateway, method, path, options = {}) {
@@ -53,8 +81,10 @@ export async function call(gateway, method, path, options = {}) {
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (error) {
+    reachability.unreachable = true;
     throw new ApiError("offline", `the gateway at ${gateway} cannot be reached (${error.name})`);
   }
+  if (response.status < 500) answered();
   const data = await response.json().catch(() => null);
   if (!response.ok) {
     const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);

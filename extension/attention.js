@@ -1,6 +1,7 @@
 // Automatic flattring: attention is measured on the page by content/attention.js and added
 // up here, per URL and month, in memory (storage.session). Only a page that crosses the
-// threshold leaves the browser, as one flattr, once a month.
+// threshold leaves the browser, as one flattr, once a month: its address without the query,
+// and never an address inside the member's machine or network, nor a site on the never list.
 //
 // Thresholds follow the 2017 extension: 50 s of attention for a text page; a page that
 // played sound for 20 s in a row is audio, and waits for 140 s.
@@ -10,7 +11,7 @@ import { currentPeriod, flattrUrl } from "./flattring.js";
 import { things } from "./lookup.js";
 import { hasIdle } from "./permissions.js";
 import { getAuth, getSettings } from "./settings.js";
-import { hostBlocked, pageUrl } from "./urls.js";
+import { hostBlocked, isPrivateUrl, pageUrl, withoutQuery } from "./urls.js";
 
 export const TEXT_THRESHOLD_MS = 50_000;
 export const AUDIO_THRESHOLD_MS = 140_000;
@@ -35,9 +36,11 @@ async function count(report, sender) {
   }
   const auth = await getAuth();
   if (!auth) return { counted: false, reason: "signed out" };
-  const url = pageUrl(sender.url ?? sender.tab.url, report?.canonical);
-  if (!url) return { counted: false, reason: "not a web page" };
-  if (hostBlocked(url, settings.autoBlocklist)) return { counted: false, reason: "blocked site" };
+  const tabUrl = sender.url ?? sender.tab.url;
+  const address = pageUrl(tabUrl, report?.canonical);
+  const refused = refusedAddress(tabUrl, address, settings.autoBlocklist);
+  if (refused) return { counted: false, reason: refused };
+  const url = withoutQuery(address);
   const milliseconds = Math.min(Math.max(Number(report?.ms) || 0, 0), MAX_REPORT_MS);
   if (!milliseconds) return { counted: false, reason: "nothing to count" };
   if (report.kind === "media" && (await idle())) return { counted: false, reason: "idle" };
@@ -60,7 +63,7 @@ async function count(report, sender) {
 
   const outcome = await flattrUrl({
     url, title: typeof report.title === "string" ? report.title.slice(0, 300) : null,
-    source: "automatic", tabId: sender.tab.id, tabUrl: sender.url ?? sender.tab.url,
+    source: "automatic", tabId: sender.tab.id, tabUrl,
   });
   if (outcome.state === "pending" || (outcome.state === "flattred" && outcome.created)) {
     const { automatic = {} } = await ext.storage.local.get("automatic");
@@ -69,6 +72,14 @@ async function count(report, sender) {
     await ext.storage.local.set({ automatic: kept });
   }
   return { counted: true, ms: page.ms, flattred: outcome.state !== "error", outcome };
+}
+
+/** Why a page is not counted at all, whatever its canonical link says; or null. */
+function refusedAddress(tabUrl, address, blocklist) {
+  if (!address) return "not a web page";
+  if (isPrivateUrl(tabUrl) || isPrivateUrl(address)) return "private address";
+  if (hostBlocked(tabUrl, blocklist) || hostBlocked(address, blocklist)) return "blocked site";
+  return null;
 }
 
 async function reasonNotToFlattr(url, period, settings, report) {
@@ -83,7 +94,7 @@ async function reasonNotToFlattr(url, period, settings, report) {
 }
 
 async function idle() {
-  if (!(await hasIdle())) return false;
+  if (!ext.idle || !(await hasIdle())) return false; // no idle API on Firefox for Android
   return (await ext.idle.queryState(IDLE_SECONDS)) !== "active";
 }
 

@@ -9,7 +9,7 @@ export const SCOPES = ["read", "flattr"];
 export const TOKEN_LABEL = "Flattr browser extension";
 
 // What belongs to the signed-in member, besides the token: dropped when they change.
-const MEMBER_KEYS = ["me", "queue", "automatic", "autoSkip", "failures"];
+const MEMBER_KEYS = ["me", "queue", "sent", "automatic", "autoSkip", "failures"];
 
 export async function signIn(gatewayText, handle, password) {
   const gateway = normaliseGateway(gatewayText);

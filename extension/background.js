@@ -1,7 +1,9 @@
 // The service worker (an event page in Firefox): wires the browser's events to the modules.
 // Listeners are added synchronously at the top level, as MV3 requires for waking up.
+// Optional APIs are used only where the browser has them: Firefox for Android has no
+// context menus and no keyboard shortcuts (contextMenus, commands).
 import { ext } from "./browser.js";
-import { errorJson } from "./api.js";
+import { errorJson, onGatewayBack } from "./api.js";
 import { signIn, signOut } from "./auth.js";
 import { recordAttention } from "./attention.js";
 import { clearAllBadges } from "./badge.js";
@@ -15,11 +17,11 @@ import { onTabRemoved, onTabUpdated } from "./tabwatch.js";
 export const LINK_MENU_ID = "flattr-link";
 export const FLATTR_COMMAND = "flattr-page";
 
-ext.contextMenus.onClicked.addListener((info, tab) => {
+ext.contextMenus?.onClicked.addListener((info, tab) => {
   if (info.menuItemId === LINK_MENU_ID) flattrLink(info, tab).catch(console.error);
 });
 
-ext.commands.onCommand.addListener((command, tab) => {
+ext.commands?.onCommand.addListener((command, tab) => {
   if (command === FLATTR_COMMAND) flattrTab(tab).catch(console.error);
 });
 
@@ -34,6 +36,9 @@ ext.alarms.onAlarm.addListener((alarm) => {
   onAlarm(alarm).catch(console.error);
 });
 
+// The gateway answers again after it could not be reached: send what waited, now.
+onGatewayBack(() => sendQueued().catch(console.error));
+
 ext.tabs.onUpdated.addListener(onTabUpdated);
 ext.tabs.onRemoved.addListener(onTabRemoved);
 
@@ -43,7 +48,7 @@ ext.storage.onChanged.addListener((changes, area) => {
   if (changes.auth && !changes.auth.newValue) clearAllBadges().catch(console.error);
 });
 
-ext.permissions.onRemoved.addListener((removed) => {
+ext.permissions.onRemoved?.addListener((removed) => {
   const changes = {};
   if (removed.permissions?.includes("tabs")) changes.showStatus = false;
   if (removed.origins?.some((origin) => PAGE_ORIGINS.includes(origin))) changes.autoFlattr = false;
@@ -88,7 +93,19 @@ ext.runtime.onMessage.addListener((message, sender, sendResponse) => {
   return true; // the answer comes asynchronously
 });
 
-async function start() {
+// The token and the member's data are for the extension's own pages and worker only: a
+// content script (which runs inside web pages) may not read storage.local. Chromium only;
+// Firefox has no such switch for storage.local yet.
+async function protectStorage() {
+  try {
+    await ext.storage.local.setAccessLevel?.({ accessLevel: "TRUSTED_CONTEXTS" });
+  } catch (error) {
+    console.warn("storage.local stays readable by content scripts:", error);
+  }
+}
+
+async function addLinkMenu() {
+  if (!ext.contextMenus) return;
   await ext.contextMenus.removeAll();
   ext.contextMenus.create({
     id: LINK_MENU_ID,
@@ -96,6 +113,11 @@ async function start() {
     contexts: ["link"],
     targetUrlPatterns: PAGE_ORIGINS,
   });
+}
+
+async function start() {
+  await protectStorage();
+  await addLinkMenu();
   await syncAttentionScript();
   if ((await queuedItems()).length && !(await ext.alarms.get(QUEUE_ALARM))) {
     await ext.alarms.create(QUEUE_ALARM, { delayInMinutes: 0.5 });

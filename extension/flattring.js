@@ -4,7 +4,7 @@ import { ext } from "./browser.js";
 import { call, errorJson } from "./api.js";
 import { forgetToken } from "./auth.js";
 import { BADGES, badgeFor, flash, showBadge } from "./badge.js";
-import { rememberThing, refreshMe } from "./lookup.js";
+import { rememberThing, refreshMe, things } from "./lookup.js";
 import { describe } from "./messages.js";
 import { readPage } from "./page.js";
 import { cancel, submit, withQueueLock } from "./queue.js";
@@ -54,6 +54,10 @@ export async function settle(auth, result, { fresh }) {
   if (result.state === "pending") {
     await badgeForItem(item, "pending", fresh, describe(result.error));
     return { state: "pending", item, error: errorJson(result.error), url: item.url };
+  }
+  if (result.state === "withdrawn") {
+    await things.remove(item.url); // looked up afresh next time
+    return { state: "withdrawn", url: item.url };
   }
   const error = errorJson(result.error);
   if (error.code === "unauthorized") await forgetToken();
@@ -113,13 +117,21 @@ async function forgetFailure(url) {
   }
 }
 
-/** Take a flattr back, or drop it from the queue when it was not sent yet. */
-export async function takeBack({ url, flattrId = null, tabId = null }) {
+/**
+ * Take a flattr back, or cancel it when it waits to be sent (`itemId`: the queued flattr the
+ * member saw waiting; when it was sent meanwhile, the flattr it made is taken back).
+ */
+export async function takeBack({ url, flattrId = null, tabId = null, itemId = null }) {
   const auth = await getAuth();
   if (!auth) return notSignedIn();
-  if (await cancel(url)) {
+  const cancelled = await cancel(auth, url, itemId);
+  if (cancelled.state !== "none") {
+    // It may have been flattred meanwhile: the page is looked up afresh next time.
+    if (cancelled.state !== "cancelled") await things.remove(url);
+    await forgetAutomatic(url);
     await showBadge(tabId, "none");
-    return { state: "cancelled", url };
+    if (cancelled.state !== "cancelled") await refreshMe(auth, { force: true });
+    return { state: "cancelled", url, withdrawn: cancelled.state };
   }
   if (!Number.isSafeInteger(flattrId) || flattrId < 1) {
     return { state: "error", error: { code: "not_found", message: "no flattr id", status: 0 }, url };
@@ -133,19 +145,29 @@ export async function takeBack({ url, flattrId = null, tabId = null }) {
     if (error.code === "unauthorized") await forgetToken();
     if (error.code !== "not_found") return { state: "error", error, url };
   }
+  const after = await untakeThing(url);
+  await forgetAutomatic(url);
+  await showBadge(tabId, badgeFor({ thing: after }));
+  await refreshMe(auth, { force: true });
+  return { state: "taken-back", url };
+}
+
+/** The cached page after its flattr was taken back. */
+async function untakeThing(url) {
   let after = null;
   await rememberThing(url, (thing) => {
-    after = thing && {
+    if (!thing?.flattred_by_me) {
+      after = thing;
+      return after;
+    }
+    after = {
       ...thing, flattred_by_me: false, my_flattr_id: null,
       count_this_period: Math.max(0, thing.count_this_period - 1),
       count_total: Math.max(0, thing.count_total - 1),
     };
     return after;
   });
-  await forgetAutomatic(url);
-  await showBadge(tabId, badgeFor({ thing: after }));
-  await refreshMe(auth, { force: true });
-  return { state: "taken-back", url };
+  return after;
 }
 
 /** A page taken back is never flattred automatically again that month. */

@@ -1,19 +1,33 @@
 // What the gateway knows about a page (GET /things) and about the member's month (GET /me),
 // cached so that a URL is asked about at most once a minute, whoever asks.
 import { ext } from "./browser.js";
-import { call, errorJson } from "./api.js";
+import { call, errorJson, gatewayAnsweredAt, isTransient } from "./api.js";
 import { forgetToken } from "./auth.js";
 import { SessionCache } from "./cache.js";
 
 export const LOOKUP_INTERVAL_MS = 60_000;
 export const ME_INTERVAL_MS = 5_000;
+// An unreachable gateway is asked again this soon, or at once when it answered meanwhile.
+export const FAILURE_INTERVAL_MS = 5_000;
 export const things = new SessionCache("thing:", 500);
 const inFlight = new Map();
 
-/** {thing, checkedAt, error}: the cached answer when younger than a minute, else a fresh one. */
-export async function lookupThing(auth, url) {
+/** Whether a cached answer may still be shown. */
+export function stillFresh(cached, now = Date.now()) {
+  if (!cached) return false;
+  if (!isTransient(cached.error)) return now - cached.checkedAt < LOOKUP_INTERVAL_MS;
+  return now - cached.checkedAt < FAILURE_INTERVAL_MS && gatewayAnsweredAt() < cached.checkedAt;
+}
+
+/**
+ * {thing, checkedAt, error}: the cached answer when younger than a minute, else a fresh one.
+ * A failure to reach the gateway is kept only a few seconds, and not once it answered again;
+ * `retryFailures` (the member opened the popup) asks again after any such failure.
+ */
+export async function lookupThing(auth, url, { retryFailures = false } = {}) {
   const cached = await things.get(url);
-  if (cached && Date.now() - cached.checkedAt < LOOKUP_INTERVAL_MS) return cached;
+  const retry = retryFailures && isTransient(cached?.error);
+  if (!retry && stillFresh(cached)) return cached;
   let pending = inFlight.get(url);
   if (!pending) {
     pending = askGateway(auth, url, cached).finally(() => inFlight.delete(url));

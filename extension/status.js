@@ -1,17 +1,19 @@
 // Everything the popup shows about a tab, gathered in the worker (one place for caches and
 // rate limits) and kept in storage.session so the next popup can show it at once.
 import { ext } from "./browser.js";
+import { gatewayAnsweredAt } from "./api.js";
 import { automaticFlattrs } from "./attention.js";
 import { badgeFor, showBadge } from "./badge.js";
 import { settle } from "./flattring.js";
-import { lookupThing, refreshMe } from "./lookup.js";
+import { lookupThing, refreshMe, things } from "./lookup.js";
 import { readPage } from "./page.js";
-import { flush, queuedItems } from "./queue.js";
+import { flush, pendingItems } from "./queue.js";
 import { getAuth } from "./settings.js";
 import { isWebUrl, pageUrl, withoutFragment } from "./urls.js";
 import { viewKey, views } from "./views.js";
 
 export async function statusOfTab(tabId) {
+  const startedAt = Date.now();
   const auth = await getAuth();
   const tab = await ext.tabs.get(tabId);
   const page = isWebUrl(tab.url) ? await readPage(tabId) : null;
@@ -34,15 +36,21 @@ export async function statusOfTab(tabId) {
   };
   if (!auth) return view;
 
-  sendDue(auth).catch(() => {}); // not awaited: a slow gateway must not hold the popup
-  const [found, me] = await Promise.all([url ? lookupThing(auth, url) : null, refreshMe(auth)]);
+  // The member is looking: a failure to reach the gateway is not taken from the cache.
+  const [found, me] = await Promise.all([
+    url ? lookupThing(auth, url, { retryFailures: true }) : null, refreshMe(auth),
+  ]);
+  // When the gateway just answered, what waited for it goes now, before the popup shows it
+  // waiting; otherwise in the background (a slow or absent gateway must not hold the popup).
+  const sending = sendDue(auth).catch(() => {});
+  if (gatewayAnsweredAt() >= startedAt) await sending;
   view.signedIn = Boolean(await getAuth()); // a 401 on the way signs out
-  view.thing = found?.thing ?? null;
+  view.thing = (url && (await things.get(url))?.thing) ?? found?.thing ?? null;
   view.lookupError = found?.error ?? null;
   view.me = me.data;
   view.meError = me.error;
   if (url) {
-    view.pending = (await queuedItems()).find((item) => item.url === url) ?? null;
+    view.pending = (await pendingItems()).find((item) => item.url === url) ?? null;
     view.automatic = (await automaticFlattrs())[url] ?? null;
     const { failures = [] } = await ext.storage.local.get("failures");
     view.failure = failures.find((failure) => failure.url === url) ?? null;

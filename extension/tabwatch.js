@@ -2,13 +2,15 @@
 // the address of every visited web page to the gateway, so it is off unless the member turns
 // it on (which also asks for the "tabs" permission). Lookups are debounced per tab, cached
 // a minute per URL (lookup.js), and capped overall, so a page rewriting its URL in a loop
-// (history.pushState storms) costs at most a few requests.
+// (history.pushState storms) costs at most a few requests. Private addresses (localhost,
+// the home or company network) and sites on the never list are not looked up at all, and
+// the query is left out of what is sent.
 import { badgeFor, showBadge } from "./badge.js";
 import { lookupThing } from "./lookup.js";
 import { hasTabs } from "./permissions.js";
-import { queuedItems } from "./queue.js";
+import { pendingItems } from "./queue.js";
 import { getAuth, getSettings } from "./settings.js";
-import { isWebUrl, withoutFragment } from "./urls.js";
+import { hostBlocked, isPrivateUrl, isWebUrl, withoutQuery } from "./urls.js";
 
 export const DEBOUNCE_MS = 800;
 export const MAX_LOOKUPS_PER_MINUTE = 30;
@@ -40,9 +42,10 @@ function withinBudget(now = Date.now()) {
 async function updateTab(tabId, tabUrl) {
   const [settings, auth, allowed] = await Promise.all([getSettings(), getAuth(), hasTabs()]);
   if (!settings.showStatus || !auth || !allowed || !isWebUrl(tabUrl)) return;
-  const url = withoutFragment(tabUrl);
+  if (isPrivateUrl(tabUrl) || hostBlocked(tabUrl, settings.autoBlocklist)) return;
+  const url = withoutQuery(tabUrl);
   if (!withinBudget()) return;
   const found = await lookupThing(auth, url);
-  const pending = (await queuedItems()).some((item) => item.url === url);
+  const pending = (await pendingItems()).some((item) => item.url === url);
   await showBadge(tabId, badgeFor({ thing: found.thing, pending }));
 }

@@ -1,11 +1,15 @@
 // Attention on this page, measured here and reported to the extension as numbers only.
 //
 // Registered by the extension (scripting.registerContentScripts) only while the member has
-// automatic flattring on. Like the 2017 extension: each trusted interaction (key, click,
-// pointer move at most once a second, scroll, wheel, touch) credits the time since the
-// previous one, capped at 15 s; when the page loses focus or is hidden, counting stops.
-// Audible media playing in the focused page counts too. Every few seconds the credited time
-// goes to the extension, which adds it up and decides; nothing is sent anywhere else.
+// automatic flattring on. Like the 2017 extension: each interaction of the member (key,
+// click, pointer move at most once a second, wheel, touch, a scroll they caused, zoom,
+// selecting the tab) credits the time since the previous one, capped at 15 s; when the page
+// loses focus or is hidden, counting stops. Only real input counts: events the page makes
+// itself are not trusted, and a scroll counts only right after the member's wheel, touch,
+// key or click (a page scrolling itself gets nothing). Audible media playing in the
+// focused page counts too, once the member has interacted with the page. Every few seconds
+// the credited time goes to the extension, which adds it up and decides; nothing is sent
+// anywhere else.
 (() => {
   "use strict";
 
@@ -18,10 +22,15 @@
   const REPORT_DELAY_MS = 5_000;
   const MEDIA_TICK_MS = 5_000;
   const AUDIO_AFTER_MS = 20_000;
-  const EVENTS = ["keydown", "mousedown", "pointermove", "scroll", "wheel", "touchstart"];
+  // A scroll this soon after such input is the member's (momentum scrolling included).
+  const SCROLL_AFTER_INPUT_MS = 1_500;
+  const SCROLL_CAUSES = new Set(["keydown", "mousedown", "wheel", "touchstart", "touchmove"]);
+  const EVENTS = ["keydown", "mousedown", "pointermove", "scroll", "wheel", "touchstart",
+    "touchmove", "resize"];
 
   let lastInteraction = 0;
   let lastPointer = 0;
+  let lastScrollCause = -Infinity;
   let unreportedMs = 0;
   let mediaUnreported = false;
   let soundMs = 0;
@@ -40,12 +49,23 @@
   function onInteraction(event) {
     if (!event.isTrusted || !focused()) return;
     const now = performance.now();
-    if (event.type === "pointermove") {
+    if (SCROLL_CAUSES.has(event.type)) lastScrollCause = now;
+    // Scroll events are trusted even when the page scrolls itself (scrollBy, scrollIntoView).
+    if (event.type === "scroll" && now - lastScrollCause > SCROLL_AFTER_INPUT_MS) return;
+    if (event.type === "pointermove" || event.type === "touchmove") {
       if (now - lastPointer < POINTER_GAP_MS) return;
       lastPointer = now;
     }
     credit(now);
   }
+
+  // Selecting the tab (or coming back to the window) starts a new stretch of attention.
+  function onSelected(event) {
+    if (event.isTrusted && focused()) credit(performance.now());
+  }
+
+  // Sound counts only in a page the member has interacted with (they started it playing).
+  const touched = () => navigator.userActivation?.hasBeenActive ?? lastInteraction > 0;
 
   function stopCounting() {
     if (lastInteraction) unreportedMs += Math.min(performance.now() - lastInteraction, CAP_MS);
@@ -68,7 +88,7 @@
     }
     soundMs += MEDIA_TICK_MS;
     if (soundMs >= AUDIO_AFTER_MS) audio = true;
-    if (focused()) {
+    if (focused() && touched()) {
       mediaUnreported = true;
       credit(performance.now());
     }
@@ -108,6 +128,7 @@
   function stop() {
     for (const type of EVENTS) removeEventListener(type, onInteraction, true);
     document.removeEventListener("playing", onPlaying, true);
+    removeEventListener("focus", onSelected);
     clearTimeout(reportTimer);
     clearInterval(mediaTimer);
   }
@@ -116,8 +137,10 @@
   document.addEventListener("playing", onPlaying, true);
   if (audibleMedia()) mediaTimer = setInterval(mediaTick, MEDIA_TICK_MS);
   addEventListener("blur", stopCounting);
+  addEventListener("focus", onSelected);
   addEventListener("pagehide", stopCounting);
-  document.addEventListener("visibilitychange", () => {
+  document.addEventListener("visibilitychange", (event) => {
     if (document.visibilityState === "hidden") stopCounting();
+    else onSelected(event);
   });
 })();

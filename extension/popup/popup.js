@@ -2,6 +2,7 @@
 // back button, and the member's month. It shows the last known state at once (from
 // storage), then asks the worker for a fresh one.
 import { ext } from "../browser.js";
+import { formatMoney, formatMonth } from "../format.js";
 import { describe } from "../messages.js";
 import { viewKey, views } from "../views.js";
 
@@ -116,15 +117,15 @@ function renderPage(current) {
 function renderMonth(me) {
   $("month").hidden = !me;
   if (!me) return;
-  const currency = me.currency ?? "";
-  $("month-title").textContent = `Your month · ${me.period}`;
-  $("budget").textContent = me.budget ? `${me.budget} ${currency}` : "not set";
-  $("flattr-count").textContent = String(me.flattr_count ?? 0);
-  $("share").textContent = me.estimated_share ? `${me.estimated_share} ${currency}` : "–";
+  const money = (amount) => formatMoney(amount, me.currency ?? "EUR");
+  $("month-title").textContent = `Your month · ${formatMonth(me.period)}`;
+  $("budget").textContent = me.budget ? money(me.budget) : "not set";
+  $("flattr-count").textContent = new Intl.NumberFormat().format(me.flattr_count ?? 0);
+  $("share").textContent = me.estimated_share ? money(me.estimated_share) : "–";
   let note = "";
   if (!me.budget) {
     note = "No monthly budget yet: your flattrs are counted but give nothing until you set one"
-      + (me.minimum_budget ? ` (at least ${me.minimum_budget} ${currency}).` : ".");
+      + (me.minimum_budget ? ` (at least ${money(me.minimum_budget)}).` : ".");
   } else if (!me.funded) {
     note = "Your giving balance doesn't cover your budget: add funds so your flattrs give.";
   }
@@ -160,7 +161,7 @@ async function onButton() {
     const outcome = undoing
       ? await ask({
         type: "take-back", url: view.page.url, flattrId: view.thing?.my_flattr_id ?? null,
-        tabId: tab.id,
+        tabId: tab.id, itemId: view.pending?.id ?? null,
       })
       : await ask({
         type: "flattr", url: view.page.url, title: view.page.title, tabId: tab.id,

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Worker
 
 REPO = Path(__file__).resolve().parents[2]
-EXTENSION = REPO / "extension"
+EXTENSION = Path(os.environ.get("FLATTR_TEST_EXTENSION", REPO / "extension"))
 OUTPUT = REPO / "test-output" / "extension"
 CHROMIUM = Path(os.environ.get("FLATTR_TEST_CHROMIUM", "/usr/lib/chromium/chromium"))
 START_TIMEOUT = 30.0
@@ -175,6 +175,13 @@ PAGES: dict[str, dict[str, str]] = {
         "body": "",
     },
     "/reader/diary.html": {"title": "My own diary", "head": "", "body": ""},
+    # A page that scrolls itself, as tickers and auto-advancing feeds do: nobody reads it.
+    "/articles/self-scrolling.html": {
+        "title": "A page that scrolls itself", "head": "",
+        "body": "<p>…</p>" * 400 + "<script>setInterval(() => { window.scrollBy(0, 40); "
+                "if (scrollY + innerHeight >= document.body.scrollHeight) scrollTo(0, 0); }, 100)"
+                "</script>",
+    },
 }
 
 
@@ -187,6 +194,10 @@ class TestSite:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def public_url(self, path: str, host: str = "news") -> str:
+        """The same page under a public-looking name (a `granted_browser` resolves it)."""
+        return f"http://{host}.{PUBLIC_HOST}:{self.port}{path}"
 
     async def start(self) -> None:
         app = web.Application()
@@ -264,6 +275,20 @@ class ExtensionBrowser:
         return Badge(*found)
 
 
+# Names under this domain reach the test site (Chromium's --host-resolver-rules): pages
+# that look public to the extension, which never counts loopback or private addresses.
+PUBLIC_HOST = "flattr-tests.example.org"
+
+
+def with_page_access(extension: Path, copy: Path) -> Path:
+    """A copy of the extension whose optional host access to web pages is granted already."""
+    shutil.copytree(extension, copy, ignore=shutil.ignore_patterns("*.md", "*.py"))
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["host_permissions"] += manifest.pop("optional_host_permissions")
+    (copy / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return copy
+
+
 def chromium_arguments(extension: Path) -> list[str]:
     return [
         "--headless=new", f"--disable-extensions-except={extension}",
@@ -322,7 +347,7 @@ async def popup_state(popup: Page) -> dict[str, Any]:
             button: button.textContent.trim(), buttonDisabled: button.disabled,
             signedOut: !document.getElementById("signed-out").hidden,
             budget: text("budget"), flattrs: text("flattr-count"), share: text("share"),
-            monthNote: text("month-note"), who: text("who"),
+            monthNote: text("month-note"), who: text("who"), month: text("month-title"),
         };
     }""")
 

@@ -10,11 +10,13 @@ import pytest
 from browser_harness import (
     CHROMIUM,
     EXTENSION,
+    PUBLIC_HOST,
     ExtensionBrowser,
     GatewayProcess,
     TestSite,
     chromium_arguments,
     playwright_api,
+    with_page_access,
 )
 
 from core import claims, funding, members
@@ -80,13 +82,30 @@ async def site() -> AsyncIterator[TestSite]:
 
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[ExtensionBrowser]:
+    async for launched in launch(tmp_path, EXTENSION):
+        yield launched
+
+
+@pytest.fixture
+async def granted_browser(tmp_path: Path) -> AsyncIterator[ExtensionBrowser]:
+    """The extension as after the member turned automatic flattring on and gave it access to
+    web pages (a headless test cannot click the browser's permission prompt), and public
+    host names (`PUBLIC_HOST`) that reach the test site on 127.0.0.1."""
+    async for launched in launch(tmp_path, with_page_access(EXTENSION, tmp_path / "extension"),
+                                 [f"--host-resolver-rules=MAP *.{PUBLIC_HOST} 127.0.0.1"]):
+        yield launched
+
+
+async def launch(tmp_path: Path, extension: Path,
+                 extra: list[str] | None = None) -> AsyncIterator[ExtensionBrowser]:
     if not CHROMIUM.exists():
         unavailable(f"no Chromium at {CHROMIUM}: apt-get install -y chromium "
                     "(or set FLATTR_TEST_CHROMIUM)")
     async with playwright_api().async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True,
-            args=chromium_arguments(EXTENSION), ignore_default_args=["--disable-extensions"],
+            args=[*chromium_arguments(extension), *(extra or [])],
+            ignore_default_args=["--disable-extensions"],
         )
         try:
             worker = (context.service_workers[0] if context.service_workers

@@ -61,3 +61,29 @@ async def test_a_flattr_made_offline_is_sent_once(gateway, browser, member, site
 
     popup = await browser.popup(tab_id, popup)
     assert (await popup_state(popup))["button"] == "Take back"
+
+
+async def test_the_gateway_back_clears_the_notice_and_sends_what_waited(
+    gateway, browser, member, site, engine
+):
+    await sign_in(browser, gateway, member)
+    _, waiting_tab = await browser.open(site.url("/articles/offline.html"))
+    _, looked_up_tab = await browser.open(site.url("/articles/compost.html"))
+    popup = await browser.popup(waiting_tab)
+    await gateway.stop()
+    await popup.click("#flattr")
+    await expect(popup.locator("#flattr")).to_have_text("Cancel")
+    popup = await browser.popup(looked_up_tab, popup)
+    offline = "The Flattr gateway can't be reached right now."
+    assert (await popup_state(popup))["notice"] == offline
+
+    # Back within the minute: the next look at either page is fresh, and the flattr that
+    # waited goes at once rather than at its next retry.
+    await gateway.start()
+    popup = await browser.popup(looked_up_tab, popup)
+    shown = await popup_state(popup)
+    assert shown["notice"] is None and shown["owner"], shown
+    popup = await browser.popup(waiting_tab, popup)
+    shown = await popup_state(popup)
+    assert (shown["button"], shown["notice"]) == ("Take back", "You flattred this page this month.")
+    assert await flattred_urls(engine, member.id) == [site.url("/articles/offline.html")]

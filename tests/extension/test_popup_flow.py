@@ -3,6 +3,7 @@ it back, sign out; the badge, the gateway and the popup agree at every step."""
 
 import os
 import shutil
+from datetime import UTC, datetime
 
 import pytest
 from browser_harness import (
@@ -76,7 +77,9 @@ async def test_flattr_from_the_popup_then_take_it_back(gateway, browser, member,
     assert shown["hint"] == "The page names @alice as its creator (not verified by Flattr yet)."
     assert shown["count"] == "0 flattrs this month"
     assert (shown["button"], shown["buttonDisabled"]) == ("Flattr", False)
-    assert (shown["budget"], shown["flattrs"]) == ("10.00 EUR", "0")
+    # Money and months in the browser's language (en-US here), never "10.00 EUR" or "2026-11".
+    assert (shown["budget"], shown["flattrs"]) == ("€10.00", "0")
+    assert shown["month"] == f"Your month · {datetime.now(UTC):%B %Y}"
     assert shown["who"] == f"@{member.handle}"
     await screenshot(popup, "not-flattred")
     badge = await browser.badge(tab_id)
@@ -95,6 +98,7 @@ async def test_flattr_from_the_popup_then_take_it_back(gateway, browser, member,
     assert shown["notice"] == "You flattred this page this month."
     assert shown["count"] == "1 flattr this month"
     assert shown["flattrs"] == "1"
+    assert shown["share"] == "€9.00"  # 10.00 less the 10 % fee, shared by one flattr
     flattred_path = await screenshot(popup, "flattred")
     docs = REPO / "docs" / "popup.png"
     if not docs.exists() or os.environ.get("FLATTR_UPDATE_DOCS") == "1":

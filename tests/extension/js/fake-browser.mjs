@@ -25,6 +25,16 @@ function area() {
   };
 }
 
+/** An event (runtime.onMessage, ...) whose listeners a test can call. */
+function event() {
+  const listeners = [];
+  return {
+    listeners,
+    addListener(listener) { listeners.push(listener); },
+    hasListener(listener) { return listeners.includes(listener); },
+  };
+}
+
 export function installFakeBrowser() {
   const granted = { permissions: new Set(), origins: new Set(["http://127.0.0.1/*"]) };
   const badges = new Map();
@@ -34,12 +44,13 @@ export function installFakeBrowser() {
   let answer = () => ({ status: 200, body: {} });
 
   const fake = {
-    storage: { local: area(), session: area(), onChanged: { addListener() {} } },
+    storage: { local: area(), session: area(), onChanged: event() },
     permissions: {
       async contains({ permissions = [], origins = [] }) {
         return permissions.every((p) => granted.permissions.has(p))
           && origins.every((o) => granted.origins.has(o));
       },
+      onRemoved: event(),
     },
     action: {
       async setBadgeText({ tabId, text }) { badges.set(tabId, { ...badges.get(tabId), text }); },
@@ -53,6 +64,7 @@ export function installFakeBrowser() {
       async create(name, info) { alarms.set(name, { name, ...info }); },
       async clear(name) { return alarms.delete(name); },
       async get(name) { return alarms.get(name); },
+      onAlarm: event(),
     },
     tabs: {
       async get(id) {
@@ -60,11 +72,26 @@ export function installFakeBrowser() {
         return tabs.get(id);
       },
       async query() { return [...tabs.values()]; },
+      onUpdated: event(),
+      onRemoved: event(),
     },
     scripting: {
       async executeScript() { throw new Error("no scripting in the fake"); },
+      async getRegisteredContentScripts() { return []; },
+      async registerContentScripts() {},
+      async unregisterContentScripts() {},
     },
-    runtime: { id: "fake", getURL: (path) => `chrome-extension://fake/${path}` },
+    contextMenus: {
+      items: [],
+      async removeAll() { this.items = []; },
+      create(item) { this.items.push(item); },
+      onClicked: event(),
+    },
+    commands: { onCommand: event() },
+    runtime: {
+      id: "fake", getURL: (path) => `chrome-extension://fake/${path}`,
+      onMessage: event(), onInstalled: event(), async openOptionsPage() {},
+    },
   };
   globalThis.chrome = fake;
   globalThis.fetch = async (url, init = {}) => {

@@ -36,3 +36,30 @@ test("a 401 forgets the token", async () => {
   assert.equal(found.error.code, "unauthorized");
   assert.deepEqual(await browser.fake.storage.local.get(null), {});
 });
+
+test("a gateway that could not be reached is asked again as soon as it answers", async () => {
+  const { call, onGatewayBack } = await import("../../../extension/api.js");
+  let back = 0;
+  onGatewayBack(() => { back += 1; });
+  browser.answerWith(() => "offline");
+  const url = "https://example.com/d";
+  assert.equal((await lookupThing(AUTH, url)).error.code, "offline");
+  assert.equal((await lookupThing(AUTH, url)).error.code, "offline"); // not asked again at once
+  assert.equal(browser.requests.length, 1);
+
+  browser.answerWith(() => ({ status: 200, body: { key: "k", owner: null, flattred_by_me: false } }));
+  await call(AUTH.gateway, "GET", "/me", { token: AUTH.token }); // any request that succeeds
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(back, 1);
+  const found = await lookupThing(AUTH, url);
+  assert.equal(found.error, null);
+  assert.equal(browser.requests.length, 3);
+});
+
+test("the popup asks again after a failure to reach the gateway", async () => {
+  browser.answerWith(() => "offline");
+  const url = "https://example.com/e";
+  await lookupThing(AUTH, url);
+  browser.answerWith(() => ({ status: 200, body: { key: "k", owner: null, flattred_by_me: false } }));
+  assert.equal((await lookupThing(AUTH, url, { retryFailures: true })).error, null);
+});

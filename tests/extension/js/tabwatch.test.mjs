@@ -28,13 +28,31 @@ async function afterDebounce() {
 test("a storm of URL changes in one tab costs one lookup, of the last URL", async () => {
   await optIn();
   for (let i = 0; i < 50; i += 1) {
-    const url = `https://app.example.com/feed?page=${i}`;
+    const url = `https://app.example.com/feed/${i}?session=secret-${i}`;
     onTabUpdated(1, { url }, { id: 1, url });
   }
   await afterDebounce();
   assert.equal(lookups().length, 1);
-  assert.equal(new URL(lookups()[0].url).searchParams.get("url"), "https://app.example.com/feed?page=49");
+  // The query (sessions, search terms, tokens) never leaves the browser.
+  assert.equal(new URL(lookups()[0].url).searchParams.get("url"), "https://app.example.com/feed/49");
+  assert.ok(!lookups()[0].url.includes("secret"));
   assert.equal(browser.badges.get(1).text, "?");
+});
+
+test("private addresses and sites on the never list are not looked up", async () => {
+  await optIn();
+  await browser.fake.storage.local.set({ settings: { showStatus: true, autoBlocklist: ["github.com"] } });
+  const urls = [
+    "http://localhost:3000/admin", "http://192.168.1.1/", "http://10.0.0.7/wiki",
+    "http://[fd00::1]/", "https://nas.local/photos", "https://jira.corp.internal/browse/X-1",
+    "http://intranet/", "https://github.com/me/private-repo", "https://gist.github.com/me/1",
+  ];
+  urls.forEach((url, index) => onTabUpdated(index + 10, { url }, { id: index + 10, url }));
+  await afterDebounce();
+  assert.deepEqual(lookups().map((r) => r.url), []);
+  onTabUpdated(30, { url: "https://example.com/a" }, { id: 30, url: "https://example.com/a" });
+  await afterDebounce();
+  assert.equal(lookups().length, 1);
 });
 
 test("the same URL is asked about at most once a minute, from any tab", async () => {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  gatewayPattern, hostBlocked, isWebUrl, normaliseGateway, normaliseHost, pageUrl,
+  gatewayPattern, hostBlocked, isPrivateUrl, isWebUrl, normaliseGateway, normaliseHost, pageUrl,
+  withoutQuery,
 } from "../../../extension/urls.js";
 
 test("a page stands for its canonical URL only on its own site", () => {
@@ -41,4 +42,34 @@ test("gateway addresses and their host permission (no port: Chrome ignores it)",
   assert.equal(normaliseGateway("https://user:pw@x.org"), null);
   assert.equal(gatewayPattern("http://127.0.0.1:8080"), "http://127.0.0.1/*");
   assert.equal(gatewayPattern("https://flattr.example.org/base"), "https://flattr.example.org/*");
+});
+
+test("addresses inside the member's machine or network are private", () => {
+  for (const url of [
+    "http://localhost:3000/", "http://LOCALHOST./x", "http://app.localhost/", "http://127.0.0.1/",
+    "http://127.8.9.1:8080/admin", "http://0x7f.1/", "http://2130706433/", "http://0.0.0.0/",
+    "http://10.1.2.3/", "http://172.16.0.1/", "http://172.31.255.255/", "http://192.168.1.1/router",
+    "http://169.254.169.254/latest/meta-data", "http://100.64.0.1/", "http://[::1]/",
+    "http://[::]/", "http://[fe80::1]/", "http://[fd12:3456::1]/", "http://[fc00::1]/",
+    "http://[::ffff:127.0.0.1]/", "http://[::ffff:192.168.0.1]/", "http://printer.local/",
+    "https://wiki.corp.internal/", "http://nas.lan/", "http://router.home.arpa/",
+    "http://intranet/", "http://jira/browse/X-1", "https://git.example.internal./repo",
+    "not a url", "file:///etc/passwd",
+  ]) {
+    assert.equal(isPrivateUrl(url), true, url);
+  }
+  for (const url of [
+    "https://example.com/", "https://github.com/me/repo", "http://93.184.216.34/",
+    "http://172.32.0.1/", "http://192.169.0.1/", "http://[2606:4700::1111]/",
+    "http://[::ffff:8.8.8.8]/", "https://local.example.org/", "https://my.localhost-shop.com/",
+    "https://news.example.org:8443/a?b=c",
+  ]) {
+    assert.equal(isPrivateUrl(url), false, url);
+  }
+});
+
+test("the query and fragment are left out of what automatic flattring and the badge send", () => {
+  assert.equal(withoutQuery("https://example.com/post?session=secret&utm_source=x#c"),
+    "https://example.com/post");
+  assert.equal(withoutQuery("https://example.com/?q=1"), "https://example.com/");
 });

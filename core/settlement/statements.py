@@ -25,12 +25,23 @@ ON CONFLICT (member_id, thing_id, period) DO NOTHING
 
 # The budget in force at the end of the month: the last one the member set before it
 # ended. A member who set none by then is charged at the first one they set (they
-# flattred before choosing it); an idle month takes only the budget in force.
-_BUDGET_IN_FORCE = """(SELECT b.budget_micros FROM budgets b
- WHERE b.member_id = {member} AND b.set_at < :period_end
- ORDER BY b.set_at DESC, b.id DESC LIMIT 1)"""
-_FIRST_BUDGET = """(SELECT b.budget_micros FROM budgets b
- WHERE b.member_id = {member} ORDER BY b.set_at, b.id LIMIT 1)"""
+# flattred before choosing it). One row a member, from one ordered pass over `budgets`
+# (a probe a giver costs more, and a subquery is run again for each use of its column):
+# the budgets set before the end, latest first, then those set after it, earliest first.
+_BUDGETS_IN_FORCE = """
+SELECT r.member_id, r.budget_micros, r.set_before_end
+FROM (SELECT b.member_id, b.budget_micros,
+             CASE WHEN b.set_at < :period_end THEN 1 ELSE 0 END AS set_before_end,
+             ROW_NUMBER() OVER (
+                 PARTITION BY b.member_id
+                 ORDER BY CASE WHEN b.set_at < :period_end THEN 0 ELSE 1 END,
+                          CASE WHEN b.set_at < :period_end THEN b.set_at END DESC,
+                          b.set_at,
+                          CASE WHEN b.set_at < :period_end THEN -b.id ELSE b.id END
+             ) AS rank
+      FROM budgets b) r
+WHERE r.rank = 1
+"""
 
 # How many of each giver's flattrs of the month are split: all of them but those of
 # things the giver owns. Counted per giver, less the few self-flattrs (made before the
@@ -66,15 +77,13 @@ FROM (
     SELECT c.*,
            (c.chargeable / 10000) * :fee_bps + (c.chargeable % 10000) * :fee_bps / 10000 AS fee
     FROM (
-        SELECT b.member_id, b.flattr_count, b.budget, b.balance,
-               CASE WHEN b.budget < b.balance THEN b.budget ELSE b.balance END AS chargeable
-        FROM (
-            SELECT n.member_id, n.flattr_count, a.balance_micros AS balance,
-                   COALESCE({_BUDGET_IN_FORCE.format(member="n.member_id")},
-                            {_FIRST_BUDGET.format(member="n.member_id")}, 0) AS budget
-            FROM ({_SPLIT_COUNTS}) n
-            JOIN accounts a ON a.member_id = n.member_id AND a.kind = 'giving'
-        ) b
+        SELECT n.member_id, n.flattr_count,
+               COALESCE(b.budget_micros, 0) AS budget, a.balance_micros AS balance,
+               CASE WHEN COALESCE(b.budget_micros, 0) < a.balance_micros
+                    THEN COALESCE(b.budget_micros, 0) ELSE a.balance_micros END AS chargeable
+        FROM ({_SPLIT_COUNTS}) n
+        JOIN accounts a ON a.member_id = n.member_id AND a.kind = 'giving'
+        LEFT JOIN ({_BUDGETS_IN_FORCE}) b ON b.member_id = n.member_id
     ) c
 ) g
 """).bindparams(bindparam("period_end", type_=Timestamp))
@@ -116,13 +125,13 @@ INSERT INTO charges (member_id, period, status, flattr_count, budget_micros, bal
                      charge_micros, fee_micros, net_micros)
 SELECT i.member_id, CAST(:period AS VARCHAR(7)), 'idle', 0, i.budget, i.balance, i.charge, 0,
        i.charge
-FROM (SELECT b.member_id, b.budget, b.balance,
-             CASE WHEN b.budget < b.balance THEN b.budget ELSE b.balance END AS charge
-      FROM (SELECT m.id AS member_id, a.balance_micros AS balance,
-                   {_BUDGET_IN_FORCE.format(member="m.id")} AS budget
-            FROM members m JOIN accounts a ON a.member_id = m.id AND a.kind = 'giving'
-            WHERE m.created_at < :period_end AND m.budget_micros IS NOT NULL) b
-      WHERE b.budget IS NOT NULL) i
+FROM (SELECT m.id AS member_id, b.budget_micros AS budget, a.balance_micros AS balance,
+             CASE WHEN b.budget_micros < a.balance_micros
+                  THEN b.budget_micros ELSE a.balance_micros END AS charge
+      FROM members m
+      JOIN accounts a ON a.member_id = m.id AND a.kind = 'giving'
+      JOIN ({_BUDGETS_IN_FORCE}) b ON b.member_id = m.id AND b.set_before_end = 1
+      WHERE m.created_at < :period_end) i
 WHERE i.charge >= :minimum
   AND NOT EXISTS (SELECT 1 FROM charges c WHERE c.member_id = i.member_id AND c.period = :period)
 """).bindparams(bindparam("period_end", type_=Timestamp))

@@ -1,11 +1,16 @@
 """A month is charged at the budget in force at its end, and only members who had one then
 give an idle month to charity (issue 24, items 1 and 2)."""
 
+import asyncio
 from datetime import UTC, datetime
 
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from core import members
+from core.db import create_engine
 from core.money import parse_amount as eur
 from core.schema import charges
 from core.settings import Settings
@@ -96,3 +101,46 @@ async def test_charity_takes_nothing_below_the_minimum_nor_before_a_budget_was_s
     assert (await world.balances("late"))["giving"] == eur("20")
     assert (await world.balances("kind"))["giving"] == eur("14")
     assert await world.violations() == {}
+
+
+SET_TIMES = st.lists(
+    st.tuples(st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2026, 3, 31),
+                           timezones=st.just(UTC)),
+              st.integers(2, 40)),
+    min_size=1, max_size=5,
+)
+
+
+def budget_in_force(history: list[tuple[datetime, int]], end: datetime) -> int:
+    """The model: the last budget set before the end, else the first one ever set."""
+    before = [amount for at, amount in history if at < end]
+    if before:
+        return before[-1]
+    return min(history, key=lambda entry: entry[0])[1]
+
+
+@given(history=SET_TIMES)
+@hypothesis_settings(max_examples=20, deadline=None, database=None,
+                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_history_of_budgets_charges_the_one_in_force(databases, history):
+    history = sorted(history, key=lambda entry: entry[0])  # set one after the other
+
+    url = databases.new_url()
+
+    async def play() -> tuple[int, int]:
+        engine = create_engine(url)
+        try:
+            world = World(engine, Settings(database_url=url))
+            await world.member("gil", credit="100")
+            for at, amount in history:
+                await set_budget(world, "gil", str(amount), at)
+            await world.flattr("gil", "https://g.example/", "2026-01")
+            await world.settle("2026-01")
+            status, budget, charged = await charge_of(world, "gil", "2026-01")
+            assert status == "funded"
+            return budget, charged
+        finally:
+            await engine.dispose()
+
+    expected = eur(str(budget_in_force(history, datetime(2026, 2, 1, tzinfo=UTC))))
+    assert asyncio.run(play()) == (expected, expected)

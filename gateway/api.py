@@ -72,6 +72,9 @@ class Endpoint:
     errors: tuple[str, ...]
     writes: bool
     batched: bool  # without an Idempotency-Key the handler writes through a batcher
+    # The handler opens its own short connections: it does slow work (argon2) between them,
+    # which must hold neither a pooled connection nor SQLite's write lock.
+    own_connections: bool = False
 
 
 @dataclass
@@ -85,11 +88,12 @@ class Api:
         body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None, status: int = 200, money: bool = False,
         errors: tuple[str, ...] = (), writes: bool | None = None, batched: bool = False,
+        own_connections: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(
                 method, path, handler, summary, scope, body, query, response, status, money,
-                errors, method != "GET" if writes is None else writes, batched,
+                errors, method != "GET" if writes is None else writes, batched, own_connections,
             ))
             return handler
 
@@ -97,8 +101,11 @@ class Api:
 
 
 async def handle(endpoint: Endpoint, request: web.Request) -> web.Response:
+    limiter = request.app[keys.limiter_key]
+    limiter.check_address(request)  # first: an invalid token costs a count before a lookup
     principal = await auth.authenticate(request)
-    request.app[keys.limiter_key].check(request, principal)
+    if principal is not None:
+        limiter.check_token(request, principal)
     if endpoint.scope is not None:
         if principal is None:
             raise ApiError("unauthorized", "sign in: send Authorization: Bearer <token>",
@@ -109,7 +116,7 @@ async def handle(endpoint: Endpoint, request: web.Request) -> web.Response:
     engine = request.app[keys.engine_key]
     idempotency_key = request.headers.get("Idempotency-Key") if endpoint.money else None
 
-    if endpoint.batched and idempotency_key is None:
+    if endpoint.own_connections or (endpoint.batched and idempotency_key is None):
         reply = await endpoint.handler(Call(request, None, principal, body, query))
         return _json(*_split(reply, endpoint), request)
 

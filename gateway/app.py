@@ -16,7 +16,8 @@ from gateway.auth import TokenCache
 from gateway.batcher import FlattrBatcher
 from gateway.metrics import Metrics
 from gateway.middlewares import edge_middleware
-from gateway.ratelimit import RateLimiter
+from gateway.passwords import PasswordWorkers
+from gateway.ratelimit import RateLimiter, SignInLimiter, WindowCounts
 from gateway.routes import setup_routes
 from gateway.settings import GatewaySettings
 
@@ -51,17 +52,25 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
     client = Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5) if url else None
     app[keys.redis_key] = client
     gateway_settings = app[keys.gateway_settings_key]
+    namespace = gateway_settings.redis_namespace
+    requests = WindowCounts(redis=client, prefix=f"{namespace}:rl")
     app[keys.limiter_key] = RateLimiter(
         per_token=gateway_settings.rate_limit_per_minute,
         per_address=gateway_settings.rate_limit_per_minute_per_address,
-        redis=client,
-        prefix=f"{gateway_settings.redis_namespace}:rl",
+        counts=requests,
     )
-    background = [asyncio.get_running_loop().create_task(app[keys.limiter_key].run_sync())]
+    sign_ins = WindowCounts(gateway_settings.sign_in_window_seconds, client,
+                            f"{namespace}:sign-in")
+    app[keys.sign_in_limiter_key] = SignInLimiter(
+        per_handle=gateway_settings.sign_in_failures_per_handle,
+        per_address=gateway_settings.sign_in_failures_per_address,
+        counts=sign_ins,
+    )
+    loop = asyncio.get_running_loop()
+    background = [loop.create_task(requests.run_sync()), loop.create_task(sign_ins.run_sync())]
     if client is not None:
         background.append(asyncio.get_running_loop().create_task(
-            revocations.listen(client, gateway_settings.redis_namespace,
-                               app[keys.token_cache_key])))
+            revocations.listen(client, namespace, app[keys.token_cache_key])))
     yield
     for task in background:
         task.cancel()
@@ -79,6 +88,13 @@ async def http_client(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await app[keys.http_client_key].close()
+
+
+async def password_workers(app: web.Application) -> AsyncIterator[None]:
+    app[keys.passwords_key] = PasswordWorkers(
+        app[keys.gateway_settings_key].password_hashes_at_once)
+    yield
+    app[keys.passwords_key].close()
 
 
 async def freeze_startup_objects(_app: web.Application) -> None:
@@ -106,6 +122,6 @@ def create_app(
     app[keys.gateway_settings_key] = gateway_settings
     app[keys.metrics_key] = Metrics()
     app[keys.token_cache_key] = TokenCache(gateway_settings.token_cache_seconds, {}, set())
-    app.cleanup_ctx.extend([database, redis_client, http_client])
+    app.cleanup_ctx.extend([database, redis_client, http_client, password_workers])
     setup_routes(app)
     return app

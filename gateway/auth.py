@@ -49,10 +49,12 @@ def bearer(request: web.Request) -> str | None:
     if header is None:
         return None
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    value = value.strip()
+    # aiohttp hands undecodable header bytes over as surrogates; a token is printable ASCII.
+    if scheme.lower() != "bearer" or not value or not (value.isascii() and value.isprintable()):
         raise ApiError("unauthorized", "use Authorization: Bearer <token>",
                        {"WWW-Authenticate": "Bearer"})
-    return value.strip()
+    return value
 
 
 async def authenticate(request: web.Request) -> Principal | None:

@@ -1,4 +1,4 @@
-"""Rate limits per token and per client address, in fixed one-minute windows.
+"""Rate limits per client address and per token, and failed sign-ins, in fixed windows.
 
 Requests are counted in-process, where the decision is made without a round trip. With
 Redis, a background task adds this process's new counts to shared counters every
@@ -19,6 +19,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
+from core.errors import InvalidHandle
+from core.members import handle_key
 from gateway import keys
 from gateway.errors import ApiError
 from gateway.principal import Principal
@@ -29,10 +31,11 @@ SYNC_SECONDS = 0.25
 
 # One round trip a sync, whatever the number of tokens: this process's new counts go into
 # the window's hash and every process's totals come back, each as one string. A line is
-# "<what is limited> <count>"; no name holds a newline (they come from HTTP headers).
+# "<what is limited> <count>"; no name holds a newline (they come from HTTP headers). A
+# count may be negative: a sign-in that succeeded gives its attempt back.
 SYNC_SCRIPT = """
 local totals = {}
-for name, count in string.gmatch(ARGV[1], "([^\\n]+) (%d+)\\n") do
+for name, count in string.gmatch(ARGV[1], "([^\\n]+) (-?%d+)\\n") do
     totals[#totals + 1] = redis.call("HINCRBY", KEYS[1], name, count)
 end
 redis.call("EXPIRE", KEYS[1], ARGV[2])
@@ -41,11 +44,12 @@ return table.concat(totals, " ")
 
 
 @dataclass
-class RateLimiter:
-    per_token: int
-    per_address: int
+class WindowCounts:
+    """How often each name was counted in the current window, by every gateway process."""
+
+    window_seconds: int = WINDOW_SECONDS
     redis: Redis | None = None
-    prefix: str = "flattr:rl"  # a Redis hash a window, <prefix>:<window>: what is limited → count
+    prefix: str = "flattr:rl"  # a Redis hash a window, <prefix>:<window>: name → count
     window: int = 0
     shared: Counter = field(default_factory=Counter)  # totals Redis reported
     unsent: Counter = field(default_factory=Counter)  # counted here since the last sync
@@ -53,33 +57,23 @@ class RateLimiter:
     redis_ok: bool = True
     script: AsyncScript | None = None
 
-    def _roll(self, window: int) -> None:
+    def roll(self, now: float) -> float:
+        """Start a new window when `now` is past this one; when the window of `now` ends."""
+        window = int(now // self.window_seconds)
         if window != self.window:
             self.window = window
             self.shared.clear()
             self.unsent.clear()
             self.sending = Counter()
+        return (window + 1) * self.window_seconds
 
-    def check(self, request: web.Request, principal: Principal | None) -> None:
-        now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        self._roll(window)
-        reset = (window + 1) * WINDOW_SECONDS
-        remaining = self._count(f"addr:{request.remote}", self.per_address)
-        limit = self.per_address
-        if principal is not None:
-            remaining = min(remaining, self._count(principal.rate_key, self.per_token))
-            limit = self.per_token
-        request[keys.rate_limit_key] = (limit, max(remaining, 0), reset)
-        if remaining < 0:
-            retry_after = max(1, int(reset - now))
-            raise ApiError("rate_limited", f"too many requests: try again in {retry_after} s",
-                           {"Retry-After": str(retry_after), **headers(request)})
+    def add(self, name: str, count: int = 1) -> int:
+        """Count `name` (in the window of the last roll); its total now."""
+        unsent = self.unsent[name] = self.unsent.get(name, 0) + count
+        return self.shared.get(name, 0) + self.sending.get(name, 0) + unsent
 
-    def _count(self, key: str, limit: int) -> int:
-        """Count one request against `key`; how many more its limit allows."""
-        unsent = self.unsent[key] = self.unsent.get(key, 0) + 1
-        return limit - (self.shared.get(key, 0) + self.sending.get(key, 0) + unsent)
+    def total(self, name: str) -> int:
+        return self.shared.get(name, 0) + self.sending.get(name, 0) + self.unsent.get(name, 0)
 
     async def sync(self) -> None:
         """Push this process's new counts to Redis and take back the shared totals."""
@@ -92,8 +86,8 @@ class RateLimiter:
                 self.script = self.redis.register_script(SYNC_SCRIPT)
             reply = await self.script(
                 keys=[f"{self.prefix}:{window}"],
-                args=["".join(f"{key} {count}\n" for key, count in sent.items()),
-                      WINDOW_SECONDS * 2],
+                args=["".join(f"{name} {count}\n" for name, count in sent.items()),
+                      self.window_seconds * 2],
             )
             totals = reply.split()
         except (RedisError, OSError) as error:
@@ -109,8 +103,8 @@ class RateLimiter:
         self.redis_ok = True
         if window == self.window:
             self.sending = Counter()
-            for key, total in zip(sent, totals, strict=True):
-                self.shared[key] = int(total)  # includes what was just sent
+            for name, total in zip(sent, totals, strict=True):
+                self.shared[name] = int(total)  # includes what was just sent
 
     async def run_sync(self) -> None:
         task = asyncio.current_task()
@@ -120,6 +114,79 @@ class RateLimiter:
                 await self.sync()
             if task is not None and task.cancelling():  # redis-py may swallow a cancel
                 raise asyncio.CancelledError
+
+
+def _limited(request: web.Request, seconds_left: float, what: str) -> ApiError:
+    retry_after = max(1, int(seconds_left))
+    return ApiError("rate_limited", f"too many {what}: try again in {retry_after} s",
+                    {"Retry-After": str(retry_after), **headers(request)})
+
+
+@dataclass
+class RateLimiter:
+    """Requests a minute: every request against its address, then against its token."""
+
+    per_token: int
+    per_address: int
+    counts: WindowCounts
+
+    def check_address(self, request: web.Request) -> None:
+        """Counted before authentication, so that invalid tokens are limited as well."""
+        now = time.time()
+        reset = self.counts.roll(now)
+        remaining = self.per_address - self.counts.add(f"addr:{request.remote}")
+        request[keys.rate_limit_key] = (self.per_address, max(remaining, 0), reset)
+        if remaining < 0:
+            raise _limited(request, reset - now, "requests")
+
+    def check_token(self, request: web.Request, principal: Principal) -> None:
+        """After check_address: the token's own limit (the headers show the tighter one)."""
+        _, remaining, reset = request[keys.rate_limit_key]
+        remaining = min(remaining, self.per_token - self.counts.add(principal.rate_key))
+        request[keys.rate_limit_key] = (self.per_token, max(remaining, 0), reset)
+        if remaining < 0:
+            raise _limited(request, reset - time.time(), "requests")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A sign-in attempt as counted: in which window, against which names."""
+
+    window: int
+    names: tuple[str, ...]
+
+
+@dataclass
+class SignInLimiter:
+    """Password guesses: failed sign-ins per handle and per address in a longer window.
+
+    An attempt is counted when it starts (so that concurrent guesses cannot all slip past
+    the check) and given back when the password was right.
+    """
+
+    per_handle: int
+    per_address: int
+    counts: WindowCounts
+
+    def attempt(self, request: web.Request, handle: str) -> Attempt:
+        """Refuse with 429 when the handle or the address has no attempts left; else count
+        one against each."""
+        now = time.time()
+        reset = self.counts.roll(now)
+        limits = [(f"addr:{request.remote}", self.per_address)]
+        with contextlib.suppress(InvalidHandle):  # no member has it: the address counts
+            limits.append((f"handle:{handle_key(handle)}", self.per_handle))
+        if any(self.counts.total(name) >= limit for name, limit in limits):
+            raise _limited(request, reset - now, "failed sign-ins")
+        for name, _ in limits:
+            self.counts.add(name)
+        return Attempt(self.counts.window, tuple(name for name, _ in limits))
+
+    def succeeded(self, attempt: Attempt) -> None:
+        self.counts.roll(time.time())
+        if self.counts.window == attempt.window:  # a new window never counted it
+            for name in attempt.names:
+                self.counts.add(name, -1)
 
 
 def headers(request: web.Request) -> dict[str, str]:

@@ -1,12 +1,14 @@
 """Sign-up, the member's own page (/me) and their budget."""
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core import members
 from core.money import fee_of, parse_amount
 from core.periods import Period
 from core.schema import flattrs
+from core.schema import members as members_table
 from core.statements import balances_of
+from gateway import keys
 from gateway.api import Api, Call
 from gateway.present import money, when
 from gateway.schemas import AmountBody, NewMember
@@ -15,13 +17,19 @@ api = Api()
 
 
 @api.route("POST", "/members", summary="Create a member (sign up)", scope=None, body=NewMember,
-           status=201, errors=("invalid_handle", "invalid_email", "invalid_password",
-                               "handle_taken"))
+           status=201, own_connections=True,
+           errors=("invalid_handle", "invalid_email", "invalid_password", "handle_taken",
+                   "rate_limited"))
 async def create_member(call: Call):
     body: NewMember = call.body
-    made = await members.create_member(
-        call.conn, body.handle, email=body.email, password=body.password
-    )
+    members.handle_key(body.handle)  # a handle that cannot be is refused before hashing
+    # Hashed in a worker thread before the transaction; core's create_member would hash
+    # on the loop, so the member is made without a password and given the hash at once.
+    password_hash = await call.request.app[keys.passwords_key].hash(body.password)
+    async with call.request.app[keys.engine_key].begin() as conn:
+        made = await members.create_member(conn, body.handle, email=body.email)
+        await conn.execute(update(members_table).where(members_table.c.id == made.id)
+                           .values(password_hash=password_hash))
     return {"member": member_json(made)}
 
 

@@ -1,6 +1,7 @@
 """API tokens: made with a handle and password, listed, revoked."""
 
 from core import members, tokens
+from core.db import READ_ONLY
 from core.errors import DomainError, InvalidCredentials
 from gateway import keys, revocations
 from gateway.api import Api, Call
@@ -16,21 +17,28 @@ def token_json(info: tokens.TokenInfo) -> dict:
 
 
 @api.route("POST", "/tokens", summary="Make a token from a handle and password (shown once)",
-           scope=None, body=NewToken, status=201,
-           errors=("invalid_credentials", "invalid_scope", "insufficient_scope"))
+           scope=None, body=NewToken, status=201, own_connections=True,
+           errors=("invalid_credentials", "invalid_scope", "insufficient_scope",
+                   "rate_limited"))
 async def create_token(call: Call):
     body: NewToken = call.body
-    try:
-        member = await members.member_by_handle(call.conn, body.handle)
-    except DomainError:
-        member = None
-    stored_hash = await members.password_hash_of(call.conn, member.id) if member else None
-    if not members.password_matches(stored_hash, body.password):
+    app = call.request.app
+    scopes = tokens.parse_scopes(body.scopes)
+    attempt = app[keys.sign_in_limiter_key].attempt(call.request, body.handle)
+    async with app[keys.engine_key].connect() as conn:
+        await conn.execution_options(**READ_ONLY)
+        try:
+            member = await members.member_by_handle(conn, body.handle)
+        except DomainError:
+            member = None
+        stored_hash = await members.password_hash_of(conn, member.id) if member else None
+    # Between the connections: argon2 takes a worker thread for a fifth of a second.
+    if not await app[keys.passwords_key].matches(stored_hash, body.password):
         raise InvalidCredentials("the handle or the password is wrong")
-    issued = await tokens.issue_token(
-        call.conn, member.id, tokens.parse_scopes(body.scopes), label=body.label,
-        may_grant_privileged=member.is_admin,
-    )
+    app[keys.sign_in_limiter_key].succeeded(attempt)
+    async with app[keys.engine_key].begin() as conn:
+        issued = await tokens.issue_token(conn, member.id, scopes, label=body.label,
+                                          may_grant_privileged=member.is_admin)
     return {"token": issued.token, **token_json(issued.info)}
 
 

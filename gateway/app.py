@@ -5,7 +5,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 
-import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
@@ -14,6 +13,7 @@ from core.settings import Settings
 from gateway import keys, revocations
 from gateway.auth import TokenCache
 from gateway.batcher import FlattrBatcher
+from gateway.claim_proof import verifier_session
 from gateway.metrics import Metrics
 from gateway.middlewares import edge_middleware
 from gateway.passwords import PasswordWorkers
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 async def database(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.settings_key]
-    app[keys.engine_key] = create_engine(settings.database_url, **_pool_options(settings))
     gateway_settings = app[keys.gateway_settings_key]
+    app[keys.engine_key] = create_engine(settings.database_url,
+                                         **_pool_options(settings, gateway_settings))
     app[keys.batcher_key] = FlattrBatcher(
         app[keys.engine_key], app[keys.metrics_key], max_batch=gateway_settings.flattr_batch_max,
         max_concurrent_writes=gateway_settings.flattr_writes_at_once,
@@ -37,14 +38,15 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     await app[keys.engine_key].dispose()
 
 
-def _pool_options(settings: Settings) -> dict:
+def _pool_options(settings: Settings, gateway_settings: GatewaySettings) -> dict:
     if settings.database_url.startswith("sqlite"):
         return {}
     # No pre-ping on the click path: a dead connection fails one request with a 503 and
     # SQLAlchemy then recycles the whole pool.
     # Bounded waits: a PostgreSQL that does not answer gives 503s within seconds, not hangs.
-    return {"pool_size": 20, "max_overflow": 20, "pool_timeout": 5, "pool_pre_ping": False,
-            "connect_args": {"timeout": 2, "command_timeout": 5}}
+    return {"pool_size": gateway_settings.database_pool_size,
+            "max_overflow": gateway_settings.database_pool_overflow, "pool_timeout": 5,
+            "pool_pre_ping": False, "connect_args": {"timeout": 2, "command_timeout": 5}}
 
 
 async def redis_client(app: web.Application) -> AsyncIterator[None]:
@@ -82,10 +84,10 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def http_client(app: web.Application) -> AsyncIterator[None]:
-    app[keys.http_client_key] = aiohttp.ClientSession(
-        headers={"User-Agent": "Flattr claim verifier"},
-        connector=aiohttp.TCPConnector(limit=20, ttl_dns_cache=60),
-    )
+    gateway_settings = app[keys.gateway_settings_key]
+    app[keys.http_client_key] = verifier_session(gateway_settings)
+    app[keys.claim_verifications_key] = asyncio.Semaphore(
+        gateway_settings.claims_verifications_at_once)
     yield
     await app[keys.http_client_key].close()
 

@@ -1,5 +1,7 @@
 """Typed keys of what the application holds: no globals, no string keys."""
 
+import asyncio
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -16,6 +18,7 @@ passwords_key = web.AppKey("passwords", "PasswordWorkers")
 metrics_key = web.AppKey("metrics", "Metrics")
 redis_key = web.AppKey("redis", "Redis | None")
 http_client_key = web.AppKey("http_client", "ClientSession")
+claim_verifications_key = web.AppKey("claim_verifications", asyncio.Semaphore)
 endpoints_key = web.AppKey("endpoints", list)
 rate_limit_key = web.RequestKey("rate_limit", tuple)
 raw_body_key = web.RequestKey("raw_body", bytes)

@@ -24,9 +24,14 @@ class GatewaySettings(BaseSettings):
     claims_fetch_max_bytes: int = Field(default=256 * 1024, ge=1024)
     claims_scheme: str = "https"
     claims_port: int | None = None  # tests serve proofs on a loopback port
+    # Proofs fetched at once; one more verification is answered 503 busy, not queued.
+    claims_verifications_at_once: int = Field(default=4, ge=1, le=64)
     token_cache_seconds: float = Field(default=60.0, ge=0)
     demo: bool = True
     # The click path: concurrent flattrs are written together, this many batches at once.
     flattr_batch_max: int = Field(default=256, ge=1, le=10_000)
     flattr_writes_at_once: int = Field(default=1, ge=1, le=64)
+    # PostgreSQL connections of a process: kept open, and opened beyond them under load.
+    database_pool_size: int = Field(default=20, ge=1, le=1000)
+    database_pool_overflow: int = Field(default=20, ge=0, le=1000)
     redis_namespace: str = "flattr"  # prefix of every Redis key and channel

@@ -1,10 +1,12 @@
 """Claims of hosts: start one, prove it, list them; admins may mark one verified."""
 
 from core import claims, members
+from core.db import READ_ONLY
 from core.errors import ClaimNotProven, InsufficientScope, NotFound
 from gateway import keys
 from gateway.api import Api, Call
 from gateway.claim_proof import base_url, find_proof
+from gateway.errors import ApiError
 from gateway.present import when
 from gateway.schemas import ClaimBody
 
@@ -35,22 +37,31 @@ async def create_claim(call: Call):
 
 
 @api.route("POST", "/claims/{id}/verify", summary="Fetch the proof and verify the claim",
-           scope="account", errors=("not_found", "claim_not_proven", "claim_taken"),
-           writes=False)
+           scope="account", errors=("not_found", "claim_not_proven", "claim_taken", "busy"),
+           own_connections=True)
 async def verify_claim(call: Call):
-    # The proof is fetched outside any write transaction: a slow host must not hold locks.
-    claim = await claims.claim_by_id(call.conn, call.path_id())
-    member = await members.member_by_id(call.conn, call.member_id)
+    # The proof is fetched with no database connection held: a slow host must hold neither
+    # a pooled connection nor a lock, and only a few fetches run at once.
+    engine = call.request.app[keys.engine_key]
+    async with engine.connect() as conn:
+        await conn.execution_options(**READ_ONLY)
+        claim = await claims.claim_by_id(conn, call.path_id())
+        member = await members.member_by_id(conn, call.member_id)
     if claim.member_id != member.id:
         raise NotFound(f"you have no claim with id {claim.id}")
     if claim.verified_at is None:
-        proof = await find_proof(
-            call.request.app[keys.http_client_key], claim.host, claim.path_prefix,
-            member.handle, call.request.app[keys.gateway_settings_key],
-        )
+        fetches = call.request.app[keys.claim_verifications_key]
+        if fetches.locked():
+            raise ApiError("busy", "too many claims are being verified: retry in a few seconds",
+                           {"Retry-After": "5"})
+        async with fetches:
+            proof = await find_proof(
+                call.request.app[keys.http_client_key], claim.host, claim.path_prefix,
+                member.handle, call.request.app[keys.gateway_settings_key],
+            )
         if not proof.found:
             raise ClaimNotProven(f"no proof for {claim.host}: {proof.detail}")
-        async with call.request.app[keys.engine_key].begin() as conn:
+        async with engine.begin() as conn:
             claim = await claims.mark_verified(conn, claim.id)
     return {"claim": claim_json(claim, member.handle, call)}
 

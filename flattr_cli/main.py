@@ -396,8 +396,7 @@ async def payout_list(engine: AsyncEngine, config: Settings, handle):
                    "SQLite set-up only).")
 def serve(host: str, port: int, demo: bool | None) -> None:
     """Run the HTTP gateway (JSON API at /api/v1)."""
-    from aiohttp import web
-
+    from gateway import server
     from gateway.app import create_app, freeze_startup_objects
     from gateway.demo import ensure_demo
     from gateway.settings import GatewaySettings
@@ -419,7 +418,7 @@ def serve(host: str, port: int, demo: bool | None) -> None:
                f" redis {'on' if config.redis_url else 'off'})")
     app = create_app(config, GatewaySettings())
     app.on_startup.append(freeze_startup_objects)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    server.run(app, host, port)
 
 
 async def _with_engine(config: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:

@@ -5,6 +5,7 @@ so honours Idempotency-Key). `handle` runs the same pipeline for all of them: li
 authentication, scope, parsing, one database transaction, idempotent replay.
 """
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from functools import partial
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -180,9 +182,7 @@ async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
         return None
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise _too_large()
-    raw = await read_capped(request.content, MAX_BODY_BYTES)
-    if raw is None:
-        raise _too_large()
+    raw = await _read_body(request)
     request[keys.raw_body_key] = raw
     if (request.headers.get("Content-Type") != "application/json"
             and request.content_type not in ("application/json", "application/octet-stream", "")):
@@ -195,6 +195,24 @@ async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
         raise ApiError("invalid_request", "the body must be a JSON object")
     # JSON can carry U+0000 only as an escape, so a body without one has none to look for.
     return _validate(endpoint.body, data, may_hold_nul=b"\\u0000" in raw)
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body, however it arrives (segments, chunks), within the cap and in time."""
+    seconds = request.app[keys.gateway_settings_key].request_body_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            raw = await read_capped(request.content, MAX_BODY_BYTES)
+    except TimeoutError:
+        # Also where a chunked body turns out malformed: aiohttp then drops the stream
+        # without ending it.
+        raise ApiError("request_timeout", f"the body did not arrive within {seconds:g} s"
+                       ) from None
+    except HttpProcessingError as error:
+        raise ApiError("bad_request", f"the body is not valid HTTP: {error.message}") from None
+    if raw is None:
+        raise _too_large()
+    return raw
 
 
 def _too_large() -> ApiError:

@@ -6,6 +6,7 @@ from core import errors as domain
 from gateway.json import dumps
 
 STATUS_OF_CODE: dict[str, int] = {
+    "bad_request": 400,  # not HTTP we can read; the server's parse errors have 414, 431, 501 too
     "invalid_request": 400,
     "invalid_json": 400,
     "invalid_amount": 400,
@@ -26,6 +27,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "identity_not_linked": 403,
     "not_found": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "handle_taken": 409,
     "identity_taken": 409,
     "claim_taken": 409,
@@ -56,9 +58,11 @@ class ApiError(domain.DomainError):
         self.headers = headers or {}
 
 
-def error_response(code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+def error_response(code: str, message: str, headers: dict[str, str] | None = None, *,
+                   status: int | None = None) -> web.Response:
+    """The one-shape answer; `status` only where one code covers several (HTTP parse errors)."""
     return web.Response(
-        status=STATUS_OF_CODE.get(code, 400),
+        status=status or STATUS_OF_CODE.get(code, 400),
         body=dumps({"error": {"code": code, "message": message}}),
         content_type="application/json",
         headers=headers,

@@ -34,4 +34,6 @@ class GatewaySettings(BaseSettings):
     # PostgreSQL connections of a process: kept open, and opened beyond them under load.
     database_pool_size: int = Field(default=20, ge=1, le=1000)
     database_pool_overflow: int = Field(default=20, ge=0, le=1000)
+    # A request body must have arrived this long after its head (a stalled one holds a handler).
+    request_body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     redis_namespace: str = "flattr"  # prefix of every Redis key and channel

@@ -4,11 +4,20 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from core.settings import Settings
 from gateway.app import create_app
+from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings
 from support import require_redis
+
+
+class GatewayTestServer(TestServer):
+    """The app served as `flattr serve` serves it: even unparsable requests get JSON errors."""
+
+    async def _make_runner(self, **kwargs):
+        return GatewayRunner(self.app, **kwargs)
 
 
 @pytest.fixture
@@ -35,7 +44,7 @@ def make_client(aiohttp_client, database_url, gateway_settings, redis_namespace)
         settings = Settings(database_url=database_url, redis_url=redis_url)
         options = gateway_settings.model_copy(
             update={"redis_namespace": redis_namespace, **overrides})
-        return await aiohttp_client(create_app(settings, options))
+        return await aiohttp_client(GatewayTestServer(create_app(settings, options)))
 
     return make
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import functools
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import click
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import claims, flattrs, funding, members, migrate, payouts, subscriptions
+from core import claims, flattrs, funding, members, migrate, payouts, replies, subscriptions
 from core.checks import run_checks
 from core.db import create_engine
 from core.errors import DomainError, InvalidPeriod
@@ -83,6 +84,24 @@ async def member_id(conn: AsyncConnection, handle: str) -> int:
     return (await members.member_by_handle(conn, handle)).id
 
 
+def key_option(command: Callable) -> Callable:
+    """`--key`: a retry with the same key moves no money again. Without it the command makes
+    one and prints it, so that the operator can retry with it."""
+
+    def chosen(_context: click.Context, _param: click.Parameter, value: str | None) -> str:
+        if value is None:
+            return uuid.uuid4().hex
+        if not 1 <= len(value) <= 200 or not value.isprintable():
+            raise click.BadParameter("a key has 1 to 200 printable characters")
+        return value
+
+    return click.option(
+        "--key", callback=chosen,
+        help="Idempotency key: a retry with the same key moves no money again "
+             "(default: a new key, printed).",
+    )(command)
+
+
 # --- database -----------------------------------------------------------------------------
 
 
@@ -134,7 +153,7 @@ async def member_create(engine: AsyncEngine, config: Settings, handle, email, pa
 @cli.command()
 @click.argument("handle")
 @click.argument("amount")
-@click.option("--key", help="Idempotency key: the same key never credits twice.")
+@key_option
 @json_option
 @with_database
 async def credit(engine: AsyncEngine, config: Settings, handle, amount, key):
@@ -142,11 +161,11 @@ async def credit(engine: AsyncEngine, config: Settings, handle, amount, key):
     async with engine.begin() as conn:
         who = await member_id(conn, handle)
         recorded = await funding.credit(
-            conn, who, parse_positive_amount(amount), idempotency_key=key or uuid.uuid4().hex
+            conn, who, parse_positive_amount(amount), idempotency_key=key
         )
         balances = await balances_of(conn, who)
     emit({"handle": handle, "currency": config.currency, "credited_micros":
-          parse_positive_amount(amount), "replayed": not recorded.created,
+          parse_positive_amount(amount), "key": key, "replayed": not recorded.created,
           "giving_micros": balances["giving"]}, title="credit")
 
 
@@ -168,7 +187,7 @@ async def budget(engine: AsyncEngine, config: Settings, handle, amount):
 @cli.command()
 @click.argument("handle")
 @click.argument("amount")
-@click.option("--key", help="Idempotency key: the same key never transfers twice.")
+@key_option
 @json_option
 @with_database
 async def transfer(engine: AsyncEngine, config: Settings, handle, amount, key):
@@ -176,11 +195,12 @@ async def transfer(engine: AsyncEngine, config: Settings, handle, amount, key):
     async with engine.begin() as conn:
         who = await member_id(conn, handle)
         recorded = await funding.transfer_revenue_to_giving(
-            conn, who, parse_positive_amount(amount), idempotency_key=key or uuid.uuid4().hex
+            conn, who, parse_positive_amount(amount), idempotency_key=key
         )
         balances = await balances_of(conn, who)
     emit({"handle": handle, "currency": config.currency,
-          "transferred_micros": parse_positive_amount(amount), "replayed": not recorded.created,
+          "transferred_micros": parse_positive_amount(amount), "key": key,
+          "replayed": not recorded.created,
           "giving_micros": balances["giving"], "revenue_micros": balances["revenue"]},
          title="transfer")
 
@@ -339,32 +359,48 @@ def _payout_fields(made: payouts.Payout) -> dict:
             "status": made.status}
 
 
+PAYOUT_REQUESTS = "cli:payout-request"  # the scope of their keys among stored replies
+
+
 @payout.command("request")
 @click.argument("handle")
 @click.argument("amount", required=False)
+@key_option
 @json_option
 @with_database
-async def payout_request(engine: AsyncEngine, config: Settings, handle, amount):
+async def payout_request(engine: AsyncEngine, config: Settings, handle, amount, key):
     """Ask for a payout of AMOUNT (default: all revenue), in whole cents."""
     async with engine.begin() as conn:
+        who = await member_id(conn, handle)
+        # In the payout's own transaction: a retry with the key prints the first payout.
+        fingerprint = replies.request_fingerprint("payout request", str(who), amount or "")
+        stored = await replies.claim_key(conn, PAYOUT_REQUESTS, key, fingerprint)
+        if stored is not None:
+            emit({**json.loads(stored.body), "replayed": True}, title="payout requested")
+            return
         made = await payouts.request_payout(
-            conn, await member_id(conn, handle), config,
+            conn, who, config,
             amount_micros=parse_positive_amount(amount) if amount else None,
         )
-    emit({**_payout_fields(made), "currency": config.currency}, title="payout requested")
+        result = {**_payout_fields(made), "currency": config.currency, "key": key}
+        await replies.store_reply(conn, PAYOUT_REQUESTS, key, 201, json.dumps(result))
+    emit({**result, "replayed": False}, title="payout requested")
 
 
 def _payout_outcome(outcome: str, help_text: str) -> None:
     """`flattr payout paid ID` and `flattr payout failed ID`: the admin's two answers."""
 
-    @payout.command(outcome, help=help_text)
+    @payout.command(outcome, help=help_text + " Marking it again moves nothing: the payout "
+                    "and its outcome are the key.")
     @click.argument("payout_id", type=int)
     @json_option
     @with_database
     async def resolve(engine: AsyncEngine, config: Settings, payout_id: int) -> None:
         async with engine.begin() as conn:
+            before = await payouts.payout_by_id(conn, payout_id)
             made = await payouts.resolve_payout(conn, payout_id, outcome)
-        emit({**_payout_fields(made), "currency": config.currency}, title="payout")
+        emit({**_payout_fields(made), "currency": config.currency,
+              "replayed": before.status == outcome}, title="payout")
 
 
 _payout_outcome("paid", "Mark a requested payout paid.")

@@ -170,7 +170,9 @@ def _check_key(key: str) -> None:
 def _idempotency_scope(
     request: web.Request, principal: Principal | None, endpoint: Endpoint
 ) -> tuple[str, str]:
-    who = principal.rate_key if principal else f"addr:{request.remote}"
+    # The member, not the token: a retry with another token (or through a bot acting for
+    # the member's chat identity) is the same request.
+    who = f"member:{principal.member_id}" if principal else f"addr:{request.remote}"
     fingerprint = replies.request_fingerprint(
         endpoint.method, request.path, request.query_string, request.get(keys.raw_body_key, b"")
     )

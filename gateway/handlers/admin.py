@@ -31,7 +31,7 @@ async def credit(call: Call):
     amount = parse_positive_amount(call.body.amount)
     key = call.request.headers.get("Idempotency-Key") or uuid.uuid4().hex
     recorded = await funding.credit(call.conn, member.id, amount,
-                                    idempotency_key=f"api:{call.principal.token_id}:{key}")
+                                    idempotency_key=f"api:{call.member_id}:{key}")
     balances = await balances_of(call.conn, member.id)
     return {"handle": member.handle, "credited": money(amount), "replayed": not recorded.created,
             "giving": money(balances["giving"])}

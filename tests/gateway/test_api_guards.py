@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from raw_http import exchange
 
 from gateway.errors import domain_codes_without_status
 from support import require_redis, wait_until
@@ -162,3 +163,75 @@ async def test_a_revocation_reaches_every_gateway_process_through_redis(
         return (await second.get("/api/v1/me", headers=olga.auth)).status == 401
 
     assert await wait_until(refused, seconds=2)
+
+
+async def _second_token(engine, member_id: int, scopes: str) -> dict[str, str]:
+    from core import tokens
+
+    async with engine.begin() as conn:
+        issued = await tokens.issue_token(conn, member_id, tokens.parse_scopes(scopes),
+                                          may_grant_privileged=True)
+    return {"Authorization": f"Bearer {issued.token}"}
+
+
+async def test_an_idempotency_key_belongs_to_the_member_not_to_the_token(
+    client, sign_up, privileged, engine
+):
+    kim = await sign_up("kim")
+    boss_id, first_token = await privileged("boss", "admin,read")
+    first = {"Authorization": f"Bearer {first_token}", "Idempotency-Key": "credit-kim-1"}
+    second = {**await _second_token(engine, boss_id, "admin,read"),
+              "Idempotency-Key": "credit-kim-1"}
+    credit = {"handle": "kim", "amount": "5"}
+    paid = await client.post("/api/v1/admin/credits", json=credit, headers=first)
+    assert paid.status == 201, await paid.text()
+    retried = await client.post("/api/v1/admin/credits", json=credit, headers=second)
+    assert retried.status == 201 and retried.headers["Idempotent-Replayed"] == "true"
+    assert await retried.json() == await paid.json()
+    assert (await kim.call("GET", "/me"))["balances"]["giving"] == "5.00"
+
+
+async def test_a_bot_acting_for_a_member_shares_the_member_s_idempotency_keys(
+    client, sign_up, privileged, engine
+):
+    from core import members
+
+    lia = await sign_up("lia")
+    async with engine.begin() as conn:
+        await members.link_identity(conn, lia.id, "telegram:77")
+    key = {"Idempotency-Key": "click-77"}
+    first = await lia.call("POST", "/flattrs", json={"thing": "telegram:-100/5"}, headers=key,
+                           status=201)
+    for bot in ("bot-one", "bot-two"):
+        _, token = await privileged(bot, "bot")
+        again = await client.post("/api/v1/flattrs", json={"thing": "telegram:-100/5"}, headers={
+            "Authorization": f"Bearer {token}", "Flattr-Identity": "telegram:77", **key})
+        assert again.status == 201 and again.headers["Idempotent-Replayed"] == "true"
+        assert await again.json() == first
+
+
+async def test_invalid_tokens_count_against_the_address_before_any_lookup(make_client,
+                                                                          limits_store):
+    client = await make_client(redis_url=limits_store, rate_limit_per_minute_per_address=100)
+    statuses, limited = [], []
+    for _ in range(1000):
+        response = await client.get("/api/v1/me", headers={"Authorization": "Bearer flattr_x"})
+        statuses.append(response.status)
+        if response.status == 429 and not limited:
+            limited.append((response.headers["Retry-After"], await response.json()))
+    assert statuses[:100] == [401] * 100
+    # Fixed one-minute windows: the run may cross into a second one, never a third.
+    assert set(statuses) == {401, 429} and statuses.count(401) <= 200
+    retry_after, answer = limited[0]
+    assert int(retry_after) >= 1 and answer["error"]["code"] == "rate_limited"
+
+
+@pytest.mark.parametrize("header", [b"Bearer \xff\xfe", b"Bearer flattr_\xc3\xa9t\xc3\xa9",
+                                    b"Basic dXNlcjpwYXNz", b"Bearer", b"\xff"])
+async def test_an_authorization_header_that_is_no_bearer_token_is_a_401(client, header):
+    for path in (b"/api/v1/me", b"/api/v1/things?url=https://a.example/"):
+        answer = await exchange(client.host, client.port, b"GET " + path + b" HTTP/1.1\r\n"
+                                b"Host: 127.0.0.1\r\nAuthorization: " + header + b"\r\n\r\n")
+        assert answer.status == 401, answer.body
+        assert answer.json()["error"]["code"] == "unauthorized"
+        assert answer.headers["www-authenticate"].startswith("Bearer")

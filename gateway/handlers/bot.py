@@ -1,5 +1,8 @@
 """What the chat bots call with their service token (scope `bot`)."""
 
+import secrets
+from collections.abc import Iterator
+
 from sqlalchemy.exc import IntegrityError
 
 from core import link_codes, members
@@ -9,6 +12,9 @@ from gateway.handlers.members import member_json
 from gateway.schemas import BotLink, BotMember
 
 api = Api()
+MAX_HANDLE_LENGTH = 32
+SUFFIX_BYTES = 4
+RANDOM_TRIES = 5
 
 
 def _only_the_bot_itself(call: Call) -> None:
@@ -28,8 +34,19 @@ async def link(call: Call):
                                                          "identity": call.body.identity}}
 
 
+def _handles_for(identity: str) -> Iterator[str]:
+    """`te123` for telegram:123, then the same with a random suffix: anyone may take the
+    handles a rule would pick next, no one can take those a random draw picks."""
+    network, number = identity.split(":")
+    base = f"{network[:2]}{number}"[:MAX_HANDLE_LENGTH - len("_") - 2 * SUFFIX_BYTES]
+    yield base
+    for _ in range(RANDOM_TRIES):
+        yield f"{base}_{secrets.token_hex(SUFFIX_BYTES)}"
+
+
 @api.route("POST", "/bot/members", summary="Create a member for a chat user (or find theirs)",
-           scope="bot", body=BotMember, status=201, errors=("invalid_identity",))
+           scope="bot", body=BotMember, status=201,
+           errors=("invalid_identity", "handle_taken"))
 async def create_for_identity(call: Call):
     _only_the_bot_itself(call)
     identity = members.parse_identity(call.body.identity)
@@ -38,17 +55,14 @@ async def create_for_identity(call: Call):
         return 200, {"created": False, "member": member_json(existing)}
     except NotFound:
         pass
-    network, number = identity.split(":")
-    base = f"{network[:2]}{number}"[:28]
-    for attempt in range(5):
-        handle = base if attempt == 0 else f"{base}_{attempt}"
+    for handle in _handles_for(identity):
         try:
             async with call.conn.begin_nested():
                 made = await members.create_member(call.conn, handle)
             break
         except (HandleTaken, IntegrityError):
             continue
-    else:
-        raise HandleTaken(f"no free handle for {identity}")
+    else:  # 2**32 suffixes a try: only bad luck many times over ends here
+        raise HandleTaken(f"no free handle for {identity}: try again")
     await members.link_identity(call.conn, made.id, identity)
     return 201, {"created": True, "member": member_json(made)}

@@ -235,3 +235,21 @@ async def test_an_authorization_header_that_is_no_bearer_token_is_a_401(client, 
         assert answer.status == 401, answer.body
         assert answer.json()["error"]["code"] == "unauthorized"
         assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_chat_user_s_handle_cannot_be_squatted(client, privileged, engine):
+    from core import members
+
+    taken = {"te123", *(f"te123_{n}" for n in range(1, 10))}
+    async with engine.begin() as conn:
+        for handle in taken:
+            await members.create_member(conn, handle)
+    _, bot_token = await privileged("botty", "bot")
+    made = await client.post("/api/v1/bot/members", json={"identity": "telegram:123"},
+                             headers={"Authorization": f"Bearer {bot_token}"})
+    assert made.status == 201, await made.text()
+    handle = (await made.json())["member"]["handle"]
+    assert handle.startswith("te123_") and handle not in taken
+    found = await client.post("/api/v1/bot/members", json={"identity": "telegram:123"},
+                              headers={"Authorization": f"Bearer {bot_token}"})
+    assert found.status == 200 and (await found.json())["member"]["handle"] == handle

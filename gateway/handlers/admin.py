@@ -39,7 +39,8 @@ async def credit(call: Call):
 
 @api.route("POST", "/admin/settlements", summary="Settle a month that has ended",
            scope="admin", body=AdminSettlement, writes=False,
-           errors=("invalid_period", "period_closed", "settlement_running"))
+           errors=("invalid_period", "period_closed", "settlement_running",
+                   "period_out_of_order"))
 async def settle(call: Call):
     _admin(call)
     period = Period.parse(call.body.period)

@@ -88,13 +88,17 @@ async def create_member(
     *,
     email: str | None = None,
     password: str | None = None,
+    password_hash: str | None = None,
     is_admin: bool = False,
     now: datetime | None = None,
 ) -> Member:
+    """A new member; `password_hash` is `hash_password`'s result when the caller hashed the
+    password already (the gateway does, off its event loop)."""
     key = handle_key(handle)
     if email is not None and not EMAIL_PATTERN.fullmatch(email):
         raise InvalidEmail(f"{email!r} is not an email address")
-    password_hash = hash_password(password) if password is not None else None
+    if password is not None:
+        password_hash = hash_password(password)
     if await conn.scalar(select(members.c.id).where(members.c.handle_key == key)):
         raise HandleTaken(f"the handle {handle!r} is taken")
     try:

@@ -1,12 +1,11 @@
 """Sign-up, the member's own page (/me) and their budget."""
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from core import members
 from core.money import fee_of, parse_amount
 from core.periods import Period
 from core.schema import flattrs
-from core.schema import members as members_table
 from core.statements import balances_of
 from gateway import keys
 from gateway.api import Api, Call
@@ -23,13 +22,11 @@ api = Api()
 async def create_member(call: Call):
     body: NewMember = call.body
     members.handle_key(body.handle)  # a handle that cannot be is refused before hashing
-    # Hashed in a worker thread before the transaction; core's create_member would hash
-    # on the loop, so the member is made without a password and given the hash at once.
+    # Hashed in a worker thread before the transaction, which holds no lock meanwhile.
     password_hash = await call.request.app[keys.passwords_key].hash(body.password)
     async with call.request.app[keys.engine_key].begin() as conn:
-        made = await members.create_member(conn, body.handle, email=body.email)
-        await conn.execute(update(members_table).where(members_table.c.id == made.id)
-                           .values(password_hash=password_hash))
+        made = await members.create_member(conn, body.handle, email=body.email,
+                                           password_hash=password_hash)
     return {"member": member_json(made)}
 
 

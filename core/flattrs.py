@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.clock import utc_now
 from core.dialect import insert_ignoring_conflicts
 from core.errors import NotFound, OwnThing, PeriodClosed, check
-from core.locks import lock_ownership
+from core.locks import lock_period_flattrs
 from core.periods import Period
 from core.schema import charges, flattrs, settlements, things
 from core.thing_keys import ThingKey
@@ -41,8 +41,15 @@ async def ensure_period_open_for_flattrs(
 ) -> None:
     if period > Period.of(now):
         raise PeriodClosed(f"{period} has not begun")
-    if await conn.scalar(select(settlements.c.status).where(settlements.c.period == str(period))):
+    # A month at or after this one that settlement has begun closes this one too: months
+    # are settled in order, so a flattr here could never be settled.
+    begun = await conn.scalar(
+        select(func.min(settlements.c.period)).where(settlements.c.period >= str(period))
+    )
+    if begun == str(period):
         raise PeriodClosed(f"{period} is being settled or has been settled")
+    if begun is not None:
+        raise PeriodClosed(f"{begun} is settled already: {period}, before it, is closed")
 
 
 async def flattr(
@@ -59,9 +66,9 @@ async def flattr(
     now = now or utc_now()
     check(source in SOURCES, f"unknown flattr source {source!r}")
     period = period or Period.of(now)
-    # Settlement's split holds this lock exclusively: a flattr either commits before the
-    # split counts the month or, checked after the lock, finds the month closed.
-    await lock_ownership(conn, exclusive=False)
+    # Settlement's split of this month holds this lock exclusively: a flattr either commits
+    # before the split counts the month or, checked after the lock, finds the month closed.
+    await lock_period_flattrs(conn, period, exclusive=False)
     await ensure_period_open_for_flattrs(conn, period, now)
     thing = await get_or_create_thing(conn, key, author_identity=author_identity, now=now)
     if thing.owner_id == member_id:
@@ -96,7 +103,7 @@ async def take_back(
         raise NotFound(f"you have no flattr with id {flattr_id}")
     if Period.parse(found.period) != Period.of(now):
         raise PeriodClosed(f"{found.period} is closed: its flattrs can no longer be taken back")
-    await lock_ownership(conn, exclusive=False)
+    await lock_period_flattrs(conn, Period.parse(found.period), exclusive=False)
     await ensure_period_open_for_flattrs(conn, Period.parse(found.period), now)
     await conn.execute(delete(flattrs).where(flattrs.c.id == flattr_id))
     return found

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from core.clock import utc_now
 from core.errors import PeriodClosed, SettlementRunning, check
 from core.ledger import system_account
-from core.locks import lock_ownership
+from core.locks import lock_ownership, lock_period_flattrs
 from core.periods import MIN_YEAR, Period
 from core.schema import settlements
 from core.settings import Settings
@@ -53,7 +53,9 @@ async def add_subscribed_flattrs(conn: AsyncConnection, period: Period, rules: R
 
 
 async def charge_and_split(conn: AsyncConnection, period: Period, rules: Rules, now):
-    # Who owns what decides both the count n and each share: it must not move in between.
+    # The month's flattrs and who owns what decide both the count n and each share: neither
+    # may move in between. Always in this order (a flattr takes its month's lock first).
+    await lock_period_flattrs(conn, period, exclusive=True)
     await lock_ownership(conn, exclusive=True)
     params = {"period": str(period), "minimum": rules.minimum_micros, "fee_bps": rules.fee_bps,
               "period_end": period.ends_at}

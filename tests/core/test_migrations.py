@@ -70,3 +70,38 @@ def test_0003_keeps_charges_and_shares_of_settled_months(empty_url, backend):
     engine.dispose()
     assert [tuple(r) for r in shares] == SHARE_ROWS
     assert charged == 2
+
+
+def test_0005_gives_web_pages_the_owners_their_claims_give(empty_url):
+    """Before 0005 a bot's `author` could own a web page, and a `/blog` claim `/blogger`."""
+    upgrade(empty_url, "0004")
+    engine = create_sync_engine(sync_url(empty_url))
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO members (id, handle, handle_key, created_at) VALUES "
+                          "(1, 'a', 'a', CURRENT_TIMESTAMP), (2, 'b', 'b', CURRENT_TIMESTAMP)"))
+        conn.execute(text(
+            "INSERT INTO claims (member_id, host, path_prefix, proof_token, verified_at, "
+            "created_at) VALUES (1, 'x.example', '/blog', 't', CURRENT_TIMESTAMP, "
+            "CURRENT_TIMESTAMP)"))
+        conn.execute(text(
+            "INSERT INTO things (id, key, kind, url, host, path, author_identity, owner_id, "
+            "created_at) VALUES "
+            "(1, 'https://x.example/blog/1', 'url', 'https://x.example/blog/1', 'x.example', "
+            "'/blog/1', NULL, 1, CURRENT_TIMESTAMP), "
+            "(2, 'https://x.example/blogger', 'url', 'https://x.example/blogger', 'x.example', "
+            "'/blogger', NULL, 1, CURRENT_TIMESTAMP), "
+            "(3, 'https://y.example/', 'url', 'https://y.example/', 'y.example', '/', "
+            "'telegram:7', 2, CURRENT_TIMESTAMP), "
+            "(4, 'telegram:-1/2', 'telegram', NULL, NULL, NULL, 'telegram:7', 2, "
+            "CURRENT_TIMESTAMP)"))
+    engine.dispose()
+
+    upgrade(empty_url)
+    engine = create_sync_engine(sync_url(empty_url))
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT id, author_identity, owner_id FROM things ORDER BY id")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        (1, None, 1), (2, None, None), (3, None, None), (4, "telegram:7", 2),
+    ]

@@ -10,9 +10,14 @@ Create Date: 2026-12-04 15:20:00
 - fundings: a row per movement of money in from outside, naming its ledger transaction;
   filled from the funding transactions already in the ledger.
 - PostgreSQL: `flattr_period_open(period)`, which the click path's one-statement batch
-  calls once: it takes the shared ownership lock (settlement's split takes it exclusively)
-  and then, being VOLATILE, reads `settlements` with a fresh snapshot, so a flattr can
-  neither slip in between a month's charges and its split nor land in a settled month.
+  calls once: it takes the month's flattrs lock shared (settlement's split of that month
+  takes it exclusively; core/locks.py) and then, being VOLATILE, reads `settlements` with a
+  fresh snapshot, so a flattr can neither slip in between a month's charges and its split
+  nor land in a month settled (or before one settled). That fresh read needs READ
+  COMMITTED: under a stricter level the function refuses to run.
+- things: a web page's owner comes from claims alone, over whole path segments: pages a
+  bot named an author for, or that a claim's prefix covered only as a string (`/blog`
+  and `/blogger`), get the owner their claims give them.
 """
 
 from collections.abc import Sequence
@@ -26,16 +31,34 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-OWNERSHIP_LOCK = 0x466C61747472  # core/locks.py
+PERIOD_FLATTRS_LOCK = 0x466C6174  # core/locks.py, with the month as in period_lock_key
 
 PERIOD_OPEN = f"""
 CREATE OR REPLACE FUNCTION flattr_period_open(wanted text) RETURNS boolean
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE SET search_path FROM CURRENT AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared({OWNERSHIP_LOCK});
-    RETURN NOT EXISTS (SELECT 1 FROM settlements WHERE period = wanted);
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'flattr_period_open reads settlements afresh: it needs READ '
+                        'COMMITTED, not %', current_setting('transaction_isolation');
+    END IF;
+    PERFORM pg_advisory_xact_lock_shared(
+        {PERIOD_FLATTRS_LOCK},
+        CAST(substr(wanted, 1, 4) AS integer) * 12 + CAST(substr(wanted, 6, 2) AS integer) - 1);
+    RETURN NOT EXISTS (SELECT 1 FROM settlements WHERE period >= wanted);
 END
 $$
+"""
+
+# The owner the verified claims give a page: the longest prefix covering whole segments.
+OWNERS_FROM_CLAIMS = """
+UPDATE things SET author_identity = NULL, owner_id = (
+    SELECT c.member_id FROM claims c
+    WHERE c.verified_at IS NOT NULL AND c.host = things.host
+      AND (things.path = rtrim(c.path_prefix, '/')
+           OR substr(things.path, 1, length(rtrim(c.path_prefix, '/')) + 1)
+              = rtrim(c.path_prefix, '/') || '/')
+    ORDER BY length(c.path_prefix) DESC LIMIT 1)
+WHERE kind = 'url' AND (owner_id IS NOT NULL OR author_identity IS NOT NULL)
 """
 
 
@@ -77,6 +100,7 @@ def upgrade() -> None:
         JOIN postings p ON p.transaction_id = t.id AND p.amount_micros > 0
         WHERE t.kind LIKE 'funding.%' AND t.member_id IS NOT NULL
     """)
+    op.execute(OWNERS_FROM_CLAIMS)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PERIOD_OPEN)
 

@@ -81,6 +81,10 @@ async def _tune_planner(conn: AsyncConnection, memory: str) -> None:
         await conn.execute(text(f"SET LOCAL work_mem = '{memory}'"))
         await conn.execute(text(f"SET LOCAL maintenance_work_mem = '{memory}'"))  # indexes
         await conn.execute(text("SET LOCAL random_page_cost = 1.1"))
+        # Compiling a statement run once a month costs more than it saves: at 1M flattrs
+        # JIT took 0.1-0.3 s of each run, and a misestimated join cost set off its slowest
+        # (inlining and optimising) mode.
+        await conn.execute(text("SET LOCAL jit = off"))
 
 
 async def _post_charges(conn: AsyncConnection, period: Period, now, *, status: str, name: str):

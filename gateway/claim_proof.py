@@ -5,9 +5,12 @@
 limit, at most three redirects and all of them on the claimed scheme, host and port.
 Host names are resolved once, by the session's resolver, which refuses private addresses
 unless the deployment allows them: the connection goes to the address that was checked.
+A page is parsed only up to its `</head>` (32 KiB at most), in a worker thread.
 """
 
+import asyncio
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -23,6 +26,10 @@ MAX_REDIRECTS = 3
 REDIRECTS = (301, 302, 303, 307, 308)
 META_NAME = "flattr:account"
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+# html.parser takes time quadratic in some inputs ("<a<a<a..."): half a second for 32 KiB,
+# half a minute for 256 KiB. The meta element belongs in the head, near the start.
+HEAD_MAX_CHARACTERS = 32 * 1024
+HEAD_END = re.compile(r"</head[\s/>]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,8 @@ async def fetch_limited(
                 raw = await read_capped(response.content, settings.claims_fetch_max_bytes)
                 if raw is None:
                     return f"{target} is larger than {settings.claims_fetch_max_bytes} bytes"
-                text = raw.decode(response.charset or "utf-8", "replace")
-                return Page(response.status, response.content_type, text)
+                return Page(response.status, response.content_type,
+                            _decoded(raw, response.charset))
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, NotPublic):
                 return str(error.os_error)
@@ -124,6 +131,13 @@ async def fetch_limited(
         except (aiohttp.ClientError, TimeoutError, UnicodeError, ValueError) as error:
             return f"could not fetch {target}: {error.__class__.__name__}"
     return f"more than {MAX_REDIRECTS} redirects from {url}"
+
+
+def _decoded(raw: bytes, charset: str | None) -> str:
+    try:
+        return raw.decode(charset or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know: the handle is ASCII all the same
+        return raw.decode("utf-8", "replace")
 
 
 def base_url(host: str, settings: GatewaySettings) -> str:
@@ -179,8 +193,11 @@ class _MetaAccounts(HTMLParser):
 
 
 def page_names(html: str, handle: str) -> bool:
+    """Whether the page's head has a meta element naming the handle (run it in a thread)."""
+    head = html[:HEAD_MAX_CHARACTERS]
+    end = HEAD_END.search(head)
     parser = _MetaAccounts()
-    parser.feed(html)
+    parser.feed(head if end is None else head[:end.start()])
     parser.close()
     return any(account.lower() == handle.lower() for account in parser.accounts)
 
@@ -197,7 +214,8 @@ async def find_proof(
     page = base_url(host, settings) + path_prefix
     fetched_page = await fetch_limited(session, page, settings)
     if (isinstance(fetched_page, Page) and fetched_page.status == 200
-            and fetched_page.content_type in HTML_TYPES and page_names(fetched_page.text, handle)):
+            and fetched_page.content_type in HTML_TYPES
+            and await asyncio.to_thread(page_names, fetched_page.text, handle)):
         return Proof(True, page, "the page's meta tag names you")
     reason = fetched if isinstance(fetched, str) else fetched_page
     detail = reason if isinstance(reason, str) else "neither proof names you"

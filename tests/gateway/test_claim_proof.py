@@ -5,6 +5,7 @@ Proof sites are real aiohttp servers on 127.0.0.1 (the gateway's tests allow loo
 
 import asyncio
 import socket
+import time
 
 import pytest
 from aiohttp import web
@@ -13,6 +14,8 @@ from gateway import keys
 from gateway.claim_proof import file_names, page_names
 
 ANSWER_WITHIN_SECONDS = 10.0
+# A request that fetches nothing answers within this while a verification parses a page.
+HEALTH_WITHIN_SECONDS = 0.2
 
 
 def serving(text: str, content_type: str = "text/plain", status: int = 200):
@@ -274,3 +277,66 @@ async def test_verifications_beyond_the_cap_are_answered_busy(aiohttp_server, ma
         slow.release.set()
         verified = await asyncio.wait_for(verifying, ANSWER_WITHIN_SECONDS)
     assert verified["claim"]["verified"] is True
+
+
+# --- what the verifier reads ------------------------------------------------------------------
+
+
+def serving_bytes(body: bytes, content_type: str):
+    """An answer whose Content-Type is sent as written (aiohttp would encode a text with it)."""
+    async def handler(_request: web.Request) -> web.Response:
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    return handler
+
+
+async def test_a_page_of_unclosed_tags_does_not_hold_the_loop(aiohttp_server, make_client,
+                                                              sign_up):
+    # html.parser is quadratic on "<a<a<a...": seconds for the allowed 256 KiB.
+    page = "<a" * (128 * 1024)
+    proof = await site(aiohttp_server, {"/": serving(page, "text/html")})
+    client = await make_client(claims_port=proof.port)
+    nina = await sign_up("nina", on=client)
+    verifying = asyncio.ensure_future(verify(nina, "localhost", status=422))
+    latencies = []
+    try:
+        while not verifying.done():
+            began = time.perf_counter()
+            assert (await client.get("/healthz")).status == 200
+            latencies.append(time.perf_counter() - began)
+            await asyncio.sleep(0.01)
+    finally:
+        refused = await asyncio.wait_for(verifying, ANSWER_WITHIN_SECONDS)
+    assert refused["error"]["code"] == "claim_not_proven"
+    assert latencies and max(latencies) < HEALTH_WITHIN_SECONDS, latencies
+
+
+async def test_a_meta_tag_in_the_head_of_a_big_page_is_found(aiohttp_server, make_client,
+                                                             sign_up):
+    filler = "<p>" + "<a" * 1000 + "</p>\n"
+    page = (f"<html><head><title>Otto's site</title>{META.replace('erin', 'otto')}</head>"
+            f"<body>{filler * 60}</body></html>")
+    assert len(page) > 100 * 1024
+    proof = await site(aiohttp_server, {"/": serving(page, "text/html")})
+    client = await make_client(claims_port=proof.port)
+    otto = await sign_up("otto", on=client)
+    assert (await verify(otto, "localhost", status=200))["claim"]["verified"] is True
+
+
+def test_only_the_head_of_a_page_is_read() -> None:
+    assert page_names(f"<head>{META}</HEAD><body>" + "<a" * 100_000, "erin") is True
+    assert page_names(f"<head></head ><body>{META}</body>", "erin") is False
+    assert page_names(f"<header></header>{META}", "erin") is True
+    assert page_names("<p>" + "x" * 40 * 1024 + META, "erin") is False
+
+
+@pytest.mark.parametrize(("path", "body", "content_type"), [
+    ("/.well-known/flattr.txt", b"pat\n", "text/plain; charset=utf8mb4"),
+    ("/", META.replace("erin", "pat").encode(), "text/html; charset=utf8mb4"),
+])
+async def test_an_unknown_charset_is_read_as_utf8(aiohttp_server, make_client, sign_up, path,
+                                                  body, content_type):
+    proof = await site(aiohttp_server, {path: serving_bytes(body, content_type)})
+    client = await make_client(claims_port=proof.port)
+    pat = await sign_up("pat", on=client)
+    assert (await verify(pat, "localhost", status=200))["claim"]["verified"] is True

@@ -64,8 +64,10 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
     sign_ins = WindowCounts(gateway_settings.sign_in_window_seconds, client,
                             f"{namespace}:sign-in")
     app[keys.sign_in_limiter_key] = SignInLimiter(
-        per_handle=gateway_settings.sign_in_failures_per_handle,
+        per_handle_and_address=gateway_settings.sign_in_failures_per_handle_and_address,
         per_address=gateway_settings.sign_in_failures_per_address,
+        per_handle=gateway_settings.sign_in_failures_per_handle,
+        sign_ups_per_address=gateway_settings.sign_ups_per_address,
         counts=sign_ins,
     )
     loop = asyncio.get_running_loop()

@@ -4,6 +4,8 @@ One argon2 hash or check takes a CPU for a fifth of a second or more; on the loo
 sign-ins at once would stall every other request. argon2-cffi releases the GIL, so worker
 threads hash while the loop serves requests. The workers run at a lower CPU priority: on a
 machine with as many CPUs as workers the loop still gets a CPU whenever it has work.
+New passwords (sign-ups) may take only half of the queue: a flood of sign-ups from many
+addresses leaves room for sign-ins.
 """
 
 import asyncio
@@ -36,11 +38,20 @@ class PasswordWorkers:
         self.executor = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="argon2",
                                            initializer=_yield_to_the_loop)
         self.max_pending = at_once + MAX_WAITING
+        self.max_pending_new = at_once + MAX_WAITING // 2
         self.pending = 0  # running and queued
+        self.pending_new = 0  # of them, hashes of new passwords
 
     async def hash(self, password: str) -> str:
         """core's hash of a new password (it refuses a password of the wrong length)."""
-        return await self._run(members.hash_password, password)
+        if self.pending_new >= self.max_pending_new:
+            raise ApiError("rate_limited", "too many sign-ups at once: try again in 1 s",
+                           {"Retry-After": "1"})
+        self.pending_new += 1
+        try:
+            return await self._run(members.hash_password, password)
+        finally:
+            self.pending_new -= 1
 
     async def matches(self, password_hash: str | None, password: str) -> bool:
         return await self._run(members.password_matches, password_hash, password)

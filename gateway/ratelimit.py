@@ -1,4 +1,5 @@
-"""Rate limits per client address and per token, and failed sign-ins, in fixed windows.
+"""Rate limits per client address and per token, failed sign-ins and sign-ups, in fixed
+windows.
 
 Requests are counted in-process, where the decision is made without a round trip. With
 Redis, a background task adds this process's new counts to shared counters every
@@ -158,14 +159,19 @@ class Attempt:
 
 @dataclass
 class SignInLimiter:
-    """Password guesses: failed sign-ins per handle and per address in a longer window.
+    """Password guessing and hashing, in a longer window: failed sign-ins per handle from
+    one address, per address and per handle from all addresses; sign-ups per address.
 
-    An attempt is counted when it starts (so that concurrent guesses cannot all slip past
-    the check) and given back when the password was right.
+    A guesser at one address locks the handle only for that address; the owner signs in from
+    theirs. The cap per handle bounds a guess spread over many addresses. A failed sign-in is
+    counted when it starts (so that concurrent guesses cannot all slip past the check) and
+    given back when the password was right.
     """
 
-    per_handle: int
+    per_handle_and_address: int
     per_address: int
+    per_handle: int
+    sign_ups_per_address: int
     counts: WindowCounts
 
     def attempt(self, request: web.Request, handle: str) -> Attempt:
@@ -175,7 +181,9 @@ class SignInLimiter:
         reset = self.counts.roll(now)
         limits = [(f"addr:{request.remote}", self.per_address)]
         with contextlib.suppress(InvalidHandle):  # no member has it: the address counts
-            limits.append((f"handle:{handle_key(handle)}", self.per_handle))
+            key = handle_key(handle)
+            limits += [(f"handle:{key}", self.per_handle),
+                       (f"handle-addr:{key}@{request.remote}", self.per_handle_and_address)]
         if any(self.counts.total(name) >= limit for name, limit in limits):
             raise _limited(request, reset - now, "failed sign-ins")
         for name, _ in limits:
@@ -187,6 +195,15 @@ class SignInLimiter:
         if self.counts.window == attempt.window:  # a new window never counted it
             for name in attempt.names:
                 self.counts.add(name, -1)
+
+    def sign_up(self, request: web.Request) -> None:
+        """Count a sign-up against its address before it is hashed; 429 beyond the limit."""
+        now = time.time()
+        reset = self.counts.roll(now)
+        name = f"sign-up:{request.remote}"
+        if self.counts.total(name) >= self.sign_ups_per_address:
+            raise _limited(request, reset - now, "sign-ups")
+        self.counts.add(name)
 
 
 def headers(request: web.Request) -> dict[str, str]:

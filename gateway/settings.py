@@ -12,9 +12,14 @@ class GatewaySettings(BaseSettings):
     cors_origins: tuple[str, ...] = ("chrome-extension://*", "moz-extension://*")
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_per_minute_per_address: int = Field(default=1200, ge=1)
-    # Password guessing: failed sign-ins a window, per handle and per client address.
-    sign_in_failures_per_handle: int = Field(default=10, ge=1)
+    # Password guessing: failed sign-ins a window, per handle from one client address, per
+    # client address, and per handle from all addresses (a guess spread over many addresses;
+    # higher, so that one guesser cannot lock the owner out).
+    sign_in_failures_per_handle_and_address: int = Field(default=10, ge=1)
     sign_in_failures_per_address: int = Field(default=30, ge=1)
+    sign_in_failures_per_handle: int = Field(default=100, ge=1)
+    # Sign-ups a client address may make in the same window (each costs an argon2 hash).
+    sign_ups_per_address: int = Field(default=10, ge=1)
     sign_in_window_seconds: int = Field(default=15 * 60, ge=1, le=24 * 3600)
     # Argon2 runs in worker threads, this many hashes at once (each takes a CPU for ~0.2 s).
     password_hashes_at_once: int = Field(default=2, ge=1, le=64)

@@ -22,6 +22,7 @@ api = Api()
 async def create_member(call: Call):
     body: NewMember = call.body
     members.handle_key(body.handle)  # a handle that cannot be is refused before hashing
+    call.request.app[keys.sign_in_limiter_key].sign_up(call.request)
     # Hashed in a worker thread before the transaction, which holds no lock meanwhile.
     password_hash = await call.request.app[keys.passwords_key].hash(body.password)
     async with call.request.app[keys.engine_key].begin() as conn:

@@ -58,7 +58,8 @@ class PasswordWorkers:
 
     async def _run(self, work: Callable[..., Result], *args: object) -> Result:
         if self.pending >= self.max_pending:
-            raise ApiError("rate_limited", "too many sign-ins at once: try again in 1 s",
+            raise ApiError("rate_limited",
+                           "too many sign-ins and sign-ups at once: try again in 1 s",
                            {"Retry-After": "1"})
         self.pending += 1
         try:

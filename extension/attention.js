@@ -1,7 +1,8 @@
 // Automatic flattring: attention is measured on the page by content/attention.js and added
 // up here, per URL and month, in memory (storage.session). Only a page that crosses the
-// threshold leaves the browser, as one flattr, once a month: its address without the query,
-// and never an address inside the member's machine or network, nor a site on the never list.
+// threshold leaves the browser, as one flattr, once a month; never an address with a query
+// (the page's own, or its canonical URL when that is used), nor one inside the member's
+// machine or network, nor a site on the never list.
 //
 // Thresholds follow the 2017 extension: 50 s of attention for a text page; a page that
 // played sound for 20 s in a row is audio, and waits for 140 s.
@@ -11,7 +12,7 @@ import { currentPeriod, flattrUrl } from "./flattring.js";
 import { things } from "./lookup.js";
 import { hasIdle } from "./permissions.js";
 import { getAuth, getSettings } from "./settings.js";
-import { hostBlocked, isPrivateUrl, pageUrl, withoutQuery } from "./urls.js";
+import { hasQuery, hostBlocked, isPrivateUrl, isWebUrl, pageUrl } from "./urls.js";
 
 export const TEXT_THRESHOLD_MS = 50_000;
 export const AUDIO_THRESHOLD_MS = 140_000;
@@ -36,11 +37,10 @@ async function count(report, sender) {
   }
   const auth = await getAuth();
   if (!auth) return { counted: false, reason: "signed out" };
-  const tabUrl = sender.url ?? sender.tab.url;
-  const address = pageUrl(tabUrl, report?.canonical);
-  const refused = refusedAddress(tabUrl, address, settings.autoBlocklist);
+  const tabUrl = addressOf(report, sender);
+  const url = pageUrl(tabUrl, report?.canonical);
+  const refused = refusedAddress(tabUrl, url, settings.autoBlocklist);
   if (refused) return { counted: false, reason: refused };
-  const url = withoutQuery(address);
   const milliseconds = Math.min(Math.max(Number(report?.ms) || 0, 0), MAX_REPORT_MS);
   if (!milliseconds) return { counted: false, reason: "nothing to count" };
   if (report.kind === "media" && (await idle())) return { counted: false, reason: "idle" };
@@ -74,11 +74,23 @@ async function count(report, sender) {
   return { counted: true, ms: page.ms, flattred: outcome.state !== "error", outcome };
 }
 
+/**
+ * The address the attention was paid at, as the page's script saw it: the sender's URL is
+ * the document's first address, which a single-page app rewrites (history.pushState), but
+ * only within its origin.
+ */
+function addressOf(report, sender) {
+  const documentUrl = sender.url ?? sender.tab.url;
+  if (!isWebUrl(report?.url) || !isWebUrl(documentUrl)) return documentUrl;
+  return new URL(report.url).origin === new URL(documentUrl).origin ? report.url : documentUrl;
+}
+
 /** Why a page is not counted at all, whatever its canonical link says; or null. */
 function refusedAddress(tabUrl, address, blocklist) {
   if (!address) return "not a web page";
   if (isPrivateUrl(tabUrl) || isPrivateUrl(address)) return "private address";
   if (hostBlocked(tabUrl, blocklist) || hostBlocked(address, blocklist)) return "blocked site";
+  if (hasQuery(address)) return "address with a query";
   return null;
 }
 

@@ -74,12 +74,13 @@ export function gatewayPattern(gateway) {
   return `${url.protocol}//${url.hostname}/*`;
 }
 
-/** The URL without its query and fragment: what automatic flattring and the badge send. */
-export function withoutQuery(text) {
-  const url = new URL(text);
-  url.search = "";
-  url.hash = "";
-  return url.href;
+/**
+ * True when the URL has a query, even an empty one ("?"). Automatic flattring and the badge
+ * never send such an address: the query may hold a session, search terms or a token. Nor do
+ * they cut it off, which would make every video of youtube.com/watch?v=… one page, /watch.
+ */
+export function hasQuery(text) {
+  return withoutFragment(text).includes("?"); // a "?" in the path or host is %-encoded
 }
 
 // Names that only mean something inside a home or company network (RFC 6761, 6762, 8375,

@@ -9,7 +9,9 @@
 // key or click (a page scrolling itself gets nothing). Audible media playing in the
 // focused page counts too, once the member has interacted with the page. Every few seconds
 // the credited time goes to the extension, which adds it up and decides; nothing is sent
-// anywhere else.
+// anywhere else. Time is credited to the address it was paid at: a single-page app that
+// rewrites its address (history.pushState) is a new page here, though the document, and
+// so the URL the browser gives the extension as the message's sender, stays the first one.
 (() => {
   "use strict";
 
@@ -37,10 +39,34 @@
   let audio = false;
   let reportTimer = 0;
   let mediaTimer = 0;
+  let page = null; // the address the unreported time was paid at, and what it says of itself
 
   const focused = () => document.visibilityState === "visible" && document.hasFocus();
 
+  function readPage() {
+    const canonical = document.querySelector('link[rel~="canonical" i][href]');
+    const declared = document.querySelector(
+      'meta[name="flattr:account" i][content], link[rel~="payment" i][href]',
+    );
+    return {
+      url: location.href,
+      canonical: canonical ? canonical.href : null,
+      declared: Boolean(declared),
+      title: document.title,
+    };
+  }
+
   function credit(now) {
+    if (page && page.url !== location.href) {
+      // Another address since the last input: what was counted belongs to the previous one.
+      report();
+      unreportedMs = 0;
+      lastInteraction = 0;
+      mediaUnreported = false;
+      soundMs = 0;
+      audio = false;
+    }
+    page = readPage();
     if (lastInteraction) unreportedMs += Math.min(now - lastInteraction, CAP_MS);
     lastInteraction = now;
     if (!reportTimer) reportTimer = setTimeout(report, REPORT_DELAY_MS);
@@ -102,20 +128,10 @@
     clearTimeout(reportTimer);
     reportTimer = 0;
     const ms = Math.round(unreportedMs);
-    if (ms < 500) return;
+    if (ms < 500 || !page) return;
     unreportedMs = 0;
-    const canonical = document.querySelector('link[rel~="canonical" i][href]');
-    const declared = document.querySelector(
-      'meta[name="flattr:account" i][content], link[rel~="payment" i][href]',
-    );
     const message = {
-      type: "attention",
-      ms,
-      kind: mediaUnreported ? "media" : "interaction",
-      audio,
-      canonical: canonical ? canonical.href : null,
-      declared: Boolean(declared),
-      title: document.title,
+      type: "attention", ms, kind: mediaUnreported ? "media" : "interaction", audio, ...page,
     };
     mediaUnreported = false;
     try {

@@ -281,10 +281,12 @@ PUBLIC_HOST = "flattr-tests.example.org"
 
 
 def with_page_access(extension: Path, copy: Path) -> Path:
-    """A copy of the extension whose optional host access to web pages is granted already."""
+    """A copy of the extension whose optional permissions (access to web pages, `tabs` for the
+    page status, `idle`) are granted already."""
     shutil.copytree(extension, copy, ignore=shutil.ignore_patterns("*.md", "*.py"))
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["host_permissions"] += manifest.pop("optional_host_permissions")
+    manifest["permissions"] += manifest.pop("optional_permissions")
     (copy / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return copy
 

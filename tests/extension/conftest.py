@@ -88,8 +88,9 @@ async def browser(tmp_path: Path) -> AsyncIterator[ExtensionBrowser]:
 
 @pytest.fixture
 async def granted_browser(tmp_path: Path) -> AsyncIterator[ExtensionBrowser]:
-    """The extension as after the member turned automatic flattring on and gave it access to
-    web pages (a headless test cannot click the browser's permission prompt), and public
+    """The extension as after the member turned automatic flattring and the page status on and
+    gave it access to web pages and tabs (a headless test cannot click the browser's permission
+    prompt), and public
     host names (`PUBLIC_HOST`) that reach the test site on 127.0.0.1."""
     async for launched in launch(tmp_path, with_page_access(EXTENSION, tmp_path / "extension"),
                                  [f"--host-resolver-rules=MAP *.{PUBLIC_HOST} 127.0.0.1"]):

@@ -4,6 +4,7 @@ These tests run the extension with its optional access to web pages granted, on 
 under public-looking names; loopback and private addresses are never counted."""
 
 import asyncio
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from browser_harness import (
@@ -37,8 +38,10 @@ def sender_of(url: str, tab_id: int) -> dict:
     return {"tab": {"id": tab_id, "incognito": False, "url": url}, "frameId": 0, "url": url}
 
 
-async def turn_on(browser) -> None:
-    await browser.run("async () => chrome.storage.local.set({settings: {autoFlattr: true}})")
+async def turn_on(browser, **settings: bool) -> None:
+    await browser.run(
+        "async (more) => chrome.storage.local.set({settings: {autoFlattr: true, ...more}})",
+        settings)
     await eventually(lambda: browser.run(REGISTERED), what="the attention script registered")
 
 
@@ -116,9 +119,7 @@ async def test_attention_flattrs_a_page_once_and_can_be_taken_back(
     await other.close()
 
 
-async def test_private_addresses_are_never_counted_and_queries_never_sent(
-    gateway, granted_browser, member, site, engine
-):
+async def test_private_addresses_are_never_counted(gateway, granted_browser, member, site):
     browser = granted_browser
     await sign_in(browser, gateway, member)
     await turn_on(browser)
@@ -130,12 +131,85 @@ async def test_private_addresses_are_never_counted_and_queries_never_sent(
         refused = await browser.run(REPORT, [{"ms": 30_000}, sender_of(url, tab_id)])
         assert refused == {"counted": False, "reason": "private address"}, url
 
-    # The query (sessions, search terms, tokens) is left out of what is flattred.
-    with_query = site.public_url("/articles/offline.html?session=s3cret&utm_source=feed")
-    for _ in range(2):
-        done = await browser.run(REPORT, [{"ms": 30_000}, sender_of(with_query, tab_id)])
-    assert done["flattred"] is True, done
-    assert await flattred_urls(engine, member.id) == [site.public_url("/articles/offline.html")]
+
+async def test_an_address_with_a_query_is_neither_flattred_nor_looked_up(
+    gateway, granted_browser, member, site, engine
+):
+    """The query (a video, a session, search terms) is never sent, nor cut off: cut off, every
+    youtube.com/watch?v=… would be the one page /watch."""
+    browser = granted_browser
+    await sign_in(browser, gateway, member)
+    lookups: list[str] = []  # the page lookups that reach the gateway, from any tab or worker
+    browser.context.on("request", lambda request: lookups.append(request.url)
+                       if request.url.startswith(f"{gateway.api}/things") else None)
+    await turn_on(browser, showStatus=True)
+    await browser.run(WATCH_REPORTS)
+
+    # A page without a query is looked up for its badge...
+    plain = site.public_url("/articles/compost.html")
+    page, tab_id = await browser.open(plain)
+    await eventually(lambda: _badge_text(browser, tab_id, "?"), what="the plain page's badge")
+    assert [_page_of(url) for url in lookups] == [plain]
+
+    # ...and when it rewrites its address to one with a query, nothing is sent, and the
+    # badge no longer shows the previous address's status.
+    await page.evaluate("history.pushState(null, '', '?v=dQw4w9WgXcQ&session=s3cret')")
+    with_query = f"{plain}?v=dQw4w9WgXcQ&session=s3cret"
+    await eventually(lambda: _badge_text(browser, tab_id, ""), what="a neutral badge")
+    assert await browser.run("async (id) => (await chrome.tabs.get(id)).url", tab_id) == with_query
+    await asyncio.sleep(1.5)  # longer than the badge's debounce
+    assert [_page_of(url) for url in lookups] == [plain]
+
+    # Real input on it is reported by the page, and counted neither for that address nor for
+    # the document's first one (which the browser still gives as the message's sender).
+    await read_for_a_while(page)
+    hidden, _ = await browser.open(site.url("/articles/long-read.html"))  # private: no lookup
+    reports = await eventually(lambda: browser.run("async () => globalThis.reports"),
+                               what="a report")
+    assert reports[0]["url"] == with_query
+    assert await browser.run(COUNTED, f"attention:{with_query}") is None
+    assert await browser.run(COUNTED, f"attention:{plain}") is None
+
+    # Moved on to an address without a query, the same document's input counts for it.
+    await page.evaluate("history.pushState(null, '', '/articles/long-read.html')")
+    read = site.public_url("/articles/long-read.html")
+    await eventually(lambda: _badge_text(browser, tab_id, "?"), what="the new address's badge")
+    await read_for_a_while(page)
+    await hidden.bring_to_front()
+    counted = await eventually(lambda: browser.run(COUNTED, f"attention:{read}"),
+                               what="attention counted for the new address")
+    assert counted["ms"] >= 500
+    assert await browser.run(COUNTED, f"attention:{plain}") is None
+    assert [_page_of(url) for url in lookups] == [plain, read]
+
+    # Refused too: an empty query, and a page whose canonical URL has a query.
+    empty_query = site.public_url("/articles/offline.html?")
+    for address, canonical in [(with_query, None), (empty_query, None), (plain, f"{plain}?p=2")]:
+        for _ in range(2):
+            refused = await browser.run(REPORT, [{"ms": 30_000, "canonical": canonical},
+                                                 sender_of(address, tab_id)])
+            assert refused == {"counted": False, "reason": "address with a query"}, address
+    assert await flattred_urls(engine, member.id) == []
+    assert [_page_of(url) for url in lookups] == [plain, read]
+
+    # A page without a query is flattred, as is one whose same-site canonical URL has none.
+    offline = site.public_url("/articles/offline.html")
+    canonical = site.public_url("/articles/gardening")
+    for address, link in [(plain, None), (f"{offline}?utm_source=feed", canonical)]:
+        for _ in range(2):
+            done = await browser.run(REPORT, [{"ms": 30_000, "canonical": link},
+                                              sender_of(address, tab_id)])
+        assert done["flattred"] is True, done
+    assert sorted(await flattred_urls(engine, member.id)) == sorted([plain, canonical])
+    await hidden.close()
+
+
+async def _badge_text(browser, tab_id: int, text: str) -> bool:
+    return (await browser.badge(tab_id)).text == text
+
+
+def _page_of(lookup: str) -> str:
+    return parse_qs(urlsplit(lookup).query)["url"][0]
 
 
 async def test_a_page_that_scrolls_itself_gets_no_attention(granted_browser, gateway, member, site):

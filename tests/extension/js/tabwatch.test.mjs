@@ -28,14 +28,35 @@ async function afterDebounce() {
 test("a storm of URL changes in one tab costs one lookup, of the last URL", async () => {
   await optIn();
   for (let i = 0; i < 50; i += 1) {
-    const url = `https://app.example.com/feed/${i}?session=secret-${i}`;
+    const url = `https://app.example.com/feed/${i}`;
     onTabUpdated(1, { url }, { id: 1, url });
   }
   await afterDebounce();
   assert.equal(lookups().length, 1);
-  // The query (sessions, search terms, tokens) never leaves the browser.
   assert.equal(new URL(lookups()[0].url).searchParams.get("url"), "https://app.example.com/feed/49");
-  assert.ok(!lookups()[0].url.includes("secret"));
+  assert.equal(browser.badges.get(1).text, "?");
+});
+
+test("a page whose address has a query is not looked up, and its badge is neutral", async () => {
+  await optIn();
+  const channel = "https://www.youtube.com/@someone";
+  onTabUpdated(1, { url: channel }, { id: 1, url: channel });
+  await afterDebounce();
+  assert.equal(browser.badges.get(1).text, "?");
+  // The page rewrites its address (history.pushState) to one with a query: the query
+  // (a video, a session, search terms) never leaves the browser, and is not cut off either,
+  // which would make every video the one page /watch.
+  for (const url of ["https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://example.com/?",
+    "https://example.com/search?q=secret#results"]) {
+    onTabUpdated(1, { url }, { id: 1, url });
+    await afterDebounce();
+    assert.deepEqual(lookups().map((r) => new URL(r.url).searchParams.get("url")), [channel], url);
+    assert.equal(browser.badges.get(1).text, "", url);
+  }
+  const plain = "https://www.youtube.com/@someone/about";
+  onTabUpdated(1, { url: plain }, { id: 1, url: plain });
+  await afterDebounce();
+  assert.equal(lookups().length, 2);
   assert.equal(browser.badges.get(1).text, "?");
 });
 

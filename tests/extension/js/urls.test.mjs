@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  gatewayPattern, hostBlocked, isPrivateUrl, isWebUrl, normaliseGateway, normaliseHost, pageUrl,
-  withoutQuery,
+  gatewayPattern, hasQuery, hostBlocked, isPrivateUrl, isWebUrl, normaliseGateway, normaliseHost,
+  pageUrl,
 } from "../../../extension/urls.js";
 
 test("a page stands for its canonical URL only on its own site", () => {
@@ -68,8 +68,17 @@ test("addresses inside the member's machine or network are private", () => {
   }
 });
 
-test("the query and fragment are left out of what automatic flattring and the badge send", () => {
-  assert.equal(withoutQuery("https://example.com/post?session=secret&utm_source=x#c"),
-    "https://example.com/post");
-  assert.equal(withoutQuery("https://example.com/?q=1"), "https://example.com/");
+test("an address with a query, even an empty one, is recognised", () => {
+  for (const url of [
+    "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://example.com/post?session=secret#c",
+    "https://example.com/?", "https://example.com/?#top", "https://example.com/a?b",
+  ]) {
+    assert.equal(hasQuery(url), true, url);
+  }
+  for (const url of [
+    "https://example.com/", "https://example.com/post#?not-a-query", "https://example.com/a%3Fb",
+    "https://example.com/a#",
+  ]) {
+    assert.equal(hasQuery(url), false, url);
+  }
 });

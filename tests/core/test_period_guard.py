@@ -7,6 +7,7 @@ month does not wait.
 """
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -50,13 +51,20 @@ async def click_batch(engine, member_id: int, now: datetime = LAST_SECOND):
         return await flattr_many(conn, [a_click(member_id)], now)
 
 
-@pytest.mark.postgres_only
-async def test_a_batch_waits_for_the_split_then_finds_the_month_closed(engine):
-    ann = await a_member(engine)
+@contextlib.asynccontextmanager
+async def splitting_january(engine):
+    """A connection as settlement's split holds it: January begun, its flattrs locked."""
     async with engine.connect() as split:
         await split.begin()
         await split.execute(START)
         await lock_period_flattrs(split, JANUARY, exclusive=True)
+        yield split
+
+
+@pytest.mark.postgres_only
+async def test_a_batch_waits_for_the_split_then_finds_the_month_closed(engine):
+    ann = await a_member(engine)
+    async with splitting_january(engine) as split:
         click = asyncio.create_task(click_batch(engine, ann))
         await asyncio.sleep(0.3)
         assert not click.done(), "the click went through while the month was being split"
@@ -110,10 +118,7 @@ async def test_a_single_flattr_waits_for_the_split_too(engine):
 @pytest.mark.postgres_only
 async def test_clicks_of_the_next_month_do_not_wait_for_a_split(engine):
     ann = await a_member(engine)
-    async with engine.connect() as split:
-        await split.begin()
-        await split.execute(START)
-        await lock_period_flattrs(split, JANUARY, exclusive=True)
+    async with splitting_january(engine) as split:
         [outcome] = await asyncio.wait_for(
             click_batch(engine, ann, datetime(2026, 2, 1, 0, 2, tzinfo=UTC)), 2
         )

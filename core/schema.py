@@ -136,6 +136,10 @@ identities = Table(
     Column("member_id", Id, ForeignKey("members.id"), nullable=False),
     Column("identity", String(64), nullable=False, unique=True),
     Column("created_at", Timestamp, nullable=False),
+    # Set when a message to it failed for good (the user blocked the bot, closed their DMs):
+    # nothing more is sent there until the member turns the channel on again or relinks.
+    Column("unreachable_at", Timestamp),
+    Column("unreachable_reason", String(200)),
     Index("ix_identities_member_id", "member_id"),
 )
 
@@ -349,4 +353,74 @@ stored_replies = Table(
     Column("created_at", Timestamp, nullable=False),
     PrimaryKeyConstraint("scope", "key"),
     Index("ix_stored_replies_created_at", "created_at"),
+)
+
+
+# What a member is told: a monthly summary, a reminder. One per member, period and kind,
+# stored as its data (JSON) and its rendered forms; the web inbox shows these rows.
+OUTBOX_KINDS = ("summary", "reminder")
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("text", Text, nullable=False),  # plain text, within Discord's 2,000 characters
+    Column("html", Text, nullable=False),  # a short e-mail
+    Column("created_at", Timestamp, nullable=False),
+    Column("read_at", Timestamp),
+    CheckConstraint(_in("kind", OUTBOX_KINDS), name="kind_known"),
+    UniqueConstraint("member_id", "period", "kind"),
+    Index("ix_outbox_member_id_id", "member_id", "id"),
+)
+
+# Each message's way to each channel the member chose; the web inbox needs none.
+# `available_at` is when it may be handed out next: after a back-off, or when its lease ends.
+DELIVERY_CHANNELS = ("telegram", "discord", "email")
+DELIVERY_STATES = ("pending", "leased", "sent", "dead", "unreachable")
+outbox_deliveries = Table(
+    "outbox_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("message_id", Id, ForeignKey("outbox.id"), nullable=False),
+    Column("member_id", Id, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(254), nullable=False),  # "telegram:123", or an e-mail address
+    Column("state", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("available_at", Timestamp, nullable=False),
+    Column("last_error", String(500)),
+    Column("created_at", Timestamp, nullable=False),
+    Column("sent_at", Timestamp),
+    CheckConstraint(_in("channel", DELIVERY_CHANNELS), name="channel_known"),
+    CheckConstraint(_in("state", DELIVERY_STATES), name="state_known"),
+    UniqueConstraint("message_id", "channel", "address"),
+    Index(
+        "ix_outbox_deliveries_waiting",
+        "channel",
+        "available_at",
+        postgresql_where=text("state IN ('pending', 'leased')"),
+        sqlite_where=text("state IN ('pending', 'leased')"),
+    ),
+    Index(
+        "ix_outbox_deliveries_unsent",
+        "state",
+        postgresql_where=text("state <> 'sent'"),
+        sqlite_where=text("state <> 'sent'"),
+    ),
+)
+
+# The channels a member chose; no row means the defaults (chats and reminders on, e-mail off).
+notification_settings = Table(
+    "notification_settings",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id"), primary_key=True),
+    Column("telegram", Boolean, nullable=False, server_default=text("true")),
+    Column("discord", Boolean, nullable=False, server_default=text("true")),
+    Column("email", Boolean, nullable=False, server_default=text("false")),
+    Column("reminders", Boolean, nullable=False, server_default=text("true")),
+    Column("updated_at", Timestamp, nullable=False),
 )

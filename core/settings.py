@@ -32,6 +32,23 @@ class Settings(BaseSettings):
     # of spilling to disk. A settlement runs once a month, in one process.
     settlement_memory: str = Field(default="1GB", pattern=r"^[1-9][0-9]{0,5}(kB|MB|GB)$")
 
+    # Where members reach the web pages: the links in their messages start with it.
+    public_url: str = Field(default="http://127.0.0.1:8080", pattern=r"^https?://[^\s]+$")
+    # E-mail of the worker: smtp://user:password@host:port (STARTTLS when offered), or
+    # smtps://… (TLS from the start). Unset: no e-mail is sent, and nobody can turn it on.
+    smtp_url: str | None = None
+    mail_from: str = "Flattr <flattr@localhost>"
+
+    @field_validator("public_url")
+    @classmethod
+    def without_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def empty_smtp_means_none(cls, value: str | None) -> str | None:
+        return value or None
+
     @field_validator("minimum_budget", "payout_threshold", mode="before")
     @classmethod
     def amount_from_text(cls, value: object) -> object:

@@ -81,7 +81,8 @@ class Leased:
 
 def backoff(attempts: int) -> timedelta:
     """How long a delivery waits after its `attempts`-th failed try: 30 s, 1 min, 2 min, …"""
-    return min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+    doublings = min(max(attempts - 1, 0), 20)  # 2**20 × 30 s is far past the cap already
+    return min(FIRST_BACKOFF * 2**doublings, MAX_BACKOFF)
 
 
 def check_channel(channel: str) -> str:
@@ -110,11 +111,12 @@ async def queue_messages(conn: AsyncConnection, messages: list[Message],
         return 0
     now = now or utc_now()
     insert = insert_ignoring_conflicts(conn, outbox, ["member_id", "period", "kind"])
-    result = await conn.execute(insert, message_rows(messages, now))
+    result = await conn.execute(insert.returning(outbox.c.id), message_rows(messages, now))
+    added = len(result.all())
     kinds = {(m.period, m.kind) for m in messages}
     for period, kind in kinds:
         await add_deliveries(conn, period, kind, now)
-    return result.rowcount
+    return added
 
 
 def _chosen(channel: str):

@@ -222,10 +222,17 @@ async def lease(conn: AsyncConnection, channel: str, limit: int, *,
     )
 
 
-async def _delivery(conn: AsyncConnection, delivery_id: int, channel: str | None):
+Channels = str | tuple[str, ...] | None  # one channel, any of several, or any
+
+
+def _of_channel(channel: str | tuple[str, ...]):
+    return outbox_deliveries.c.channel.in_((channel,) if isinstance(channel, str) else channel)
+
+
+async def _delivery(conn: AsyncConnection, delivery_id: int, channel: Channels):
     query = select(outbox_deliveries).where(outbox_deliveries.c.id == delivery_id)
     if channel is not None:
-        query = query.where(outbox_deliveries.c.channel == channel)
+        query = query.where(_of_channel(channel))
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
@@ -234,7 +241,7 @@ async def _delivery(conn: AsyncConnection, delivery_id: int, channel: str | None
     return row
 
 
-async def ack(conn: AsyncConnection, delivery_id: int, *, channel: str | None = None,
+async def ack(conn: AsyncConnection, delivery_id: int, *, channel: Channels = None,
               now: datetime | None = None) -> str:
     """The sender delivered it. Acknowledging again changes nothing."""
     row = await _delivery(conn, delivery_id, channel)
@@ -247,7 +254,7 @@ async def ack(conn: AsyncConnection, delivery_id: int, *, channel: str | None = 
 
 
 async def ack_many(conn: AsyncConnection, delivery_ids: list[int], *,
-                   channel: str | None = None, now: datetime | None = None) -> int:
+                   channel: Channels = None, now: datetime | None = None) -> int:
     """Acknowledge several in one statement; ids not found (or of another channel) are
     left out of the count."""
     if not delivery_ids:
@@ -259,12 +266,12 @@ async def ack_many(conn: AsyncConnection, delivery_ids: list[int], *,
         .values(state="sent", sent_at=now or utc_now(), last_error=None)
     )
     if channel is not None:
-        query = query.where(outbox_deliveries.c.channel == channel)
+        query = query.where(_of_channel(channel))
     result = await conn.execute(query, {"ids": sorted(set(delivery_ids))})
     return result.rowcount
 
 
-async def fail(conn: AsyncConnection, delivery_id: int, *, channel: str | None = None,
+async def fail(conn: AsyncConnection, delivery_id: int, *, channel: Channels = None,
                retry_after: int | None = None, permanent: bool = False,
                reason: str | None = None, now: datetime | None = None) -> str:
     """The sender could not deliver it: try again later (back-off, at least `retry_after`
@@ -277,6 +284,8 @@ async def fail(conn: AsyncConnection, delivery_id: int, *, channel: str | None =
     if permanent:
         await mark_unreachable(conn, row.channel, row.address, error, now)
         return "unreachable"
+    if row.state in ("dead", "unreachable"):
+        return row.state  # a late failure of a try: it does not bring the delivery back
     if row.attempts >= MAX_ATTEMPTS:
         state, available_at = "dead", row.available_at
     else:

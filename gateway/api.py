@@ -77,6 +77,7 @@ class Endpoint:
     # The handler opens its own short connections: it does slow work (argon2) between them,
     # which must hold neither a pooled connection nor SQLite's write lock.
     own_connections: bool = False
+    description: str | None = None  # beyond the summary, for the OpenAPI document
 
 
 @dataclass
@@ -90,12 +91,13 @@ class Api:
         body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None, status: int = 200, money: bool = False,
         errors: tuple[str, ...] = (), writes: bool | None = None, batched: bool = False,
-        own_connections: bool = False,
+        own_connections: bool = False, description: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(
                 method, path, handler, summary, scope, body, query, response, status, money,
                 errors, method != "GET" if writes is None else writes, batched, own_connections,
+                description,
             ))
             return handler
 

@@ -3,6 +3,7 @@
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -19,6 +20,7 @@ class Metrics:
     flattrs_created: int = 0
     flattr_batches: int = 0  # writes of the click path's batcher
     flattr_batch_requests: int = 0  # requests those writes carried
+    outbox_scrape_errors: int = 0  # scrapes that could not read the outbox's depth
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         route = request.match_info.route.resource
@@ -60,5 +62,26 @@ class Metrics:
             "# HELP flattr_flattr_batch_requests_total Flattr requests in those writes.",
             "# TYPE flattr_flattr_batch_requests_total counter",
             f"flattr_flattr_batch_requests_total {self.flattr_batch_requests}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def render_outbox(self, depth: dict[str, Any] | None, error: str | None = None) -> str:
+        """The outbox's unsent deliveries by state and the age of the oldest one due, read
+        at scrape time (core.outbox.depth); None when the database did not answer."""
+        lines = [
+            "# HELP flattr_outbox_scrape_errors_total Scrapes without the outbox's depth.",
+            "# TYPE flattr_outbox_scrape_errors_total counter",
+            f"flattr_outbox_scrape_errors_total {self.outbox_scrape_errors}",
+        ]
+        if depth is None:
+            return "\n".join([*lines, f"# flattr_outbox_messages unavailable: {error}"]) + "\n"
+        lines += [
+            "# HELP flattr_outbox_messages Deliveries of the outbox not sent, by state.",
+            "# TYPE flattr_outbox_messages gauge",
+            *(f'flattr_outbox_messages{{state="{state}"}} {count}'
+              for state, count in depth["states"].items()),
+            "# HELP flattr_outbox_oldest_pending_seconds Age of the oldest delivery waiting.",
+            "# TYPE flattr_outbox_oldest_pending_seconds gauge",
+            f"flattr_outbox_oldest_pending_seconds {depth['oldest_pending_seconds']:.3f}",
         ]
         return "\n".join(lines) + "\n"

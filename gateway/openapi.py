@@ -84,6 +84,8 @@ def _operation(endpoint: Endpoint, definitions: dict[str, Any]) -> dict[str, Any
         "parameters": _parameters(endpoint),
         "responses": responses,
     }
+    if endpoint.description:
+        operation["description"] = endpoint.description
     if endpoint.errors:
         operation["x-error-codes"] = list(endpoint.errors)
     if endpoint.scope is not None:

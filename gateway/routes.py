@@ -12,15 +12,18 @@ from gateway.handlers import (
     health,
     identities,
     members,
+    messages,
     money,
+    notifications,
+    outbox,
     subscriptions,
     things,
     tokens,
 )
 from gateway.openapi import API_PREFIX
 
-API_MODULES = (members, tokens, flattrs, things, claims, identities, subscriptions, money, bot,
-               admin)
+API_MODULES = (members, notifications, messages, tokens, flattrs, things, claims, identities,
+               subscriptions, money, bot, outbox, admin)
 
 
 def endpoints() -> list[Endpoint]:

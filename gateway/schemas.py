@@ -2,7 +2,14 @@
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 Amount = Annotated[str, StringConstraints(min_length=1, max_length=40),
                    Field(description="A decimal amount such as \"2.50\" (at most 6 decimals)",
@@ -106,3 +113,66 @@ class AdminCredit(Strict):
 
 class AdminSettlement(Strict):
     period: PeriodText
+
+
+# --- the outbox, the web inbox and the member's channels ---------------------------------------
+
+class OutboxLease(Strict):
+    platform: Literal["telegram", "discord"] = Field(
+        description="The chat network the bot sends to (e-mail is sent by the worker itself)")
+    max: Annotated[int, Field(ge=1, le=500)] = 50
+    lease_seconds: Annotated[int, Field(ge=5, le=900)] = 60
+    wait: Annotated[int, Field(ge=0, le=30, description="Seconds to wait for a message when "
+                                                        "none is due (long poll)")] = 0
+
+    @field_validator("platform", mode="before")
+    @classmethod
+    def not_email(cls, value: object) -> object:
+        if value == "email":
+            raise ValueError("e-mail is sent by the worker through SMTP, not leased over HTTP")
+        return value
+
+
+class OutboxFail(Strict):
+    retry_after: Annotated[int, Field(ge=0, le=7 * 24 * 3600, description="Seconds before the "
+                                      "next try (the back-off may make it longer)")] | None = None
+    permanent: bool = Field(
+        default=False, description="The address will never take a message (blocked, DMs closed)")
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def one_outcome(self) -> "OutboxFail":
+        if (self.retry_after is None) != self.permanent:
+            raise ValueError("give exactly one of retry_after or permanent")
+        return self
+
+
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+
+
+class OutboxAckMany(Strict):
+    ids: Annotated[list[RowId], Field(min_length=1, max_length=500)]
+
+
+class Lax(BaseModel):
+    """A query string: its values arrive as text, so numbers and booleans are parsed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MessagesQuery(Lax):
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    before: Annotated[RowId, Field(description="The `next` of the previous page")] | None = None
+    unread: bool = False
+
+
+class OutboxQuery(Lax):
+    state: Literal["pending", "leased", "sent", "dead", "unreachable"] | None = None
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+
+
+class NotificationChoice(Strict):
+    telegram: bool | None = None
+    discord: bool | None = None
+    email: bool | None = None
+    reminders: bool | None = None

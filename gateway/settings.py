@@ -12,6 +12,13 @@ class GatewaySettings(BaseSettings):
     cors_origins: tuple[str, ...] = ("chrome-extension://*", "moz-extension://*")
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_per_minute_per_address: int = Field(default=1200, ge=1)
+    # A bot token's requests (it delivers every member's messages): counted against the
+    # token, not its address.
+    rate_limit_per_minute_per_bot: int = Field(default=120_000, ge=1)
+    # The longest a bot's lease waits for a message (long poll); tests shorten it.
+    outbox_wait_max_seconds: float = Field(default=30.0, ge=0, le=30)
+    # How often a waiting lease looks again.
+    outbox_poll_seconds: float = Field(default=0.5, gt=0, le=5)
     # Password guessing: failed sign-ins a window, per handle from one client address, per
     # client address, and per handle from all addresses (a guess spread over many addresses;
     # higher, so that one guesser cannot lock the owner out).

@@ -1,8 +1,8 @@
-"""Admin routes (scope `admin`): credits and settlements."""
+"""Admin routes (scope `admin`): credits, settlements and the outbox's deliveries."""
 
 import uuid
 
-from core import funding, members
+from core import funding, members, outbox
 from core.db import create_engine
 from core.errors import InsufficientScope
 from core.money import parse_positive_amount
@@ -12,7 +12,7 @@ from core.settlement.summary import settlement_summary
 from core.statements import balances_of
 from gateway.api import Api, Call
 from gateway.present import money, with_amounts
-from gateway.schemas import AdminCredit, AdminSettlement
+from gateway.schemas import AdminCredit, AdminSettlement, OutboxQuery
 
 api = Api()
 
@@ -53,3 +53,18 @@ async def settle(call: Call):
     finally:
         await engine.dispose()
     return {**with_amounts(summary), "already_settled": result.already_settled}
+
+
+@api.route("GET", "/admin/outbox", summary="Deliveries of the outbox, newest first (dead ones…)",
+           scope="admin", query=OutboxQuery)
+async def list_outbox(call: Call):
+    _admin(call)
+    found = await outbox.deliveries(call.conn, state=call.query.state, limit=call.query.limit)
+    return {"deliveries": [with_amounts(d) for d in found]}
+
+
+@api.route("POST", "/admin/outbox/{id}/retry", summary="Send a delivery again, from a fresh "
+           "count of tries", scope="admin", errors=("not_found", "invalid_state"))
+async def retry_delivery(call: Call):
+    _admin(call)
+    return {"delivery": with_amounts(await outbox.retry(call.conn, call.path_id()))}

@@ -17,7 +17,7 @@ SUFFIX_BYTES = 4
 RANDOM_TRIES = 5
 
 
-def _only_the_bot_itself(call: Call) -> None:
+def only_the_bot_itself(call: Call) -> None:
     if call.principal.acting_for:
         raise InsufficientScope("this route is for the bot itself, without Flattr-Identity")
 
@@ -25,7 +25,7 @@ def _only_the_bot_itself(call: Call) -> None:
 @api.route("POST", "/bot/link", summary="Redeem a link code for a chat identity", scope="bot",
            body=BotLink, errors=("invalid_code", "invalid_identity", "identity_taken"))
 async def link(call: Call):
-    _only_the_bot_itself(call)
+    only_the_bot_itself(call)
     member_id, identity_id = await link_codes.redeem_link_code(
         call.conn, call.body.code, call.body.identity
     )
@@ -48,7 +48,7 @@ def _handles_for(identity: str) -> Iterator[str]:
            scope="bot", body=BotMember, status=201,
            errors=("invalid_identity", "handle_taken"))
 async def create_for_identity(call: Call):
-    _only_the_bot_itself(call)
+    only_the_bot_itself(call)
     identity = members.parse_identity(call.body.identity)
     try:
         existing = await members.member_by_identity(call.conn, identity)

@@ -1,13 +1,18 @@
 """Health, metrics and the OpenAPI document."""
 
+import asyncio
 import time
 
 from aiohttp import web
 from sqlalchemy import text
 
+from core import outbox
+from core.db import READ_ONLY
 from gateway import keys
 from gateway.json import dumps
 from gateway.openapi import openapi_document
+
+DEPTH_TIMEOUT_SECONDS = 2.0
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -32,7 +37,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=request.app[keys.metrics_key].render(),
+    counters = request.app[keys.metrics_key]
+    depth, error = None, None
+    try:
+        async with asyncio.timeout(DEPTH_TIMEOUT_SECONDS):
+            async with request.app[keys.engine_key].connect() as conn:
+                await conn.execution_options(**READ_ONLY)
+                depth = await outbox.depth(conn)
+    except Exception as failure:  # a scrape reports the database away, it does not fail
+        counters.outbox_scrape_errors += 1
+        error = failure.__class__.__name__
+    return web.Response(text=counters.render() + counters.render_outbox(depth, error),
                         content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 

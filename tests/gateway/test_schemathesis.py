@@ -205,7 +205,8 @@ def live_gateway(database_url: str, only_loopback: list[str]) -> Iterator[LiveGa
         Settings(database_url=database_url, redis_url=None),
         GatewaySettings(demo=False, rate_limit_per_minute=100_000,
                         rate_limit_per_minute_per_address=100_000,
-                        claims_allow_private=False),
+                        claims_allow_private=False,
+                        outbox_wait_max_seconds=0.2),  # a lease's long poll: briefly
     )
     gateway = LiveGateway(app)
     gateway.start()

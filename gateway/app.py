@@ -60,6 +60,7 @@ async def redis_client(app: web.Application) -> AsyncIterator[None]:
         per_token=gateway_settings.rate_limit_per_minute,
         per_address=gateway_settings.rate_limit_per_minute_per_address,
         counts=requests,
+        per_bot=gateway_settings.rate_limit_per_minute_per_bot,
     )
     sign_ins = WindowCounts(gateway_settings.sign_in_window_seconds, client,
                             f"{namespace}:sign-in")

@@ -22,3 +22,12 @@ class Principal:
     @cached_property
     def rate_key(self) -> str:
         return f"token:{self.token_id}:{self.acting_for or ''}"
+
+    @property
+    def is_bot(self) -> bool:
+        """A bot's token, on its own errands or acting for a chat user."""
+        return self.acting_for is not None or "bot" in self.scopes
+
+    @cached_property
+    def bot_key(self) -> str:
+        return f"bot:{self.token_id}"

@@ -125,28 +125,44 @@ def _limited(request: web.Request, seconds_left: float, what: str) -> ApiError:
 
 @dataclass
 class RateLimiter:
-    """Requests a minute: every request against its address, then against its token."""
+    """Requests a minute: every request against its address, then against its token.
+
+    A bot's token is the operator's, and one bot delivers for every member: its requests
+    count against the token's own, higher limit (`per_bot`) instead of its address, which
+    gets its count back once the token proved valid. A bot acting for a chat user is also
+    held to the per-token limit of that user.
+    """
 
     per_token: int
     per_address: int
     counts: WindowCounts
+    per_bot: int = 120_000
 
     def check_address(self, request: web.Request) -> None:
         """Counted before authentication, so that invalid tokens are limited as well."""
         now = time.time()
         reset = self.counts.roll(now)
-        remaining = self.per_address - self.counts.add(f"addr:{request.remote}")
+        remaining = self.per_address - self.counts.add(self._address(request))
         request[keys.rate_limit_key] = (self.per_address, max(remaining, 0), reset)
         if remaining < 0:
             raise _limited(request, reset - now, "requests")
 
     def check_token(self, request: web.Request, principal: Principal) -> None:
         """After check_address: the token's own limit (the headers show the tighter one)."""
-        _, remaining, reset = request[keys.rate_limit_key]
-        remaining = min(remaining, self.per_token - self.counts.add(principal.rate_key))
-        request[keys.rate_limit_key] = (self.per_token, max(remaining, 0), reset)
+        limit, remaining, reset = request[keys.rate_limit_key]
+        if principal.is_bot:
+            self.counts.add(self._address(request), -1)
+            limit, remaining = self.per_bot, self.per_bot - self.counts.add(principal.bot_key)
+        if not principal.is_bot or principal.acting_for:
+            limit = self.per_token
+            remaining = min(remaining, self.per_token - self.counts.add(principal.rate_key))
+        request[keys.rate_limit_key] = (limit, max(remaining, 0), reset)
         if remaining < 0:
             raise _limited(request, reset - time.time(), "requests")
+
+    @staticmethod
+    def _address(request: web.Request) -> str:
+        return f"addr:{request.remote}"
 
 
 @dataclass(frozen=True)

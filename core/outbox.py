@@ -271,6 +271,19 @@ async def ack_many(conn: AsyncConnection, delivery_ids: list[int], *,
     return result.rowcount
 
 
+async def ack_each(conn: AsyncConnection, delivery_ids: list[int], *,
+                   channel: Channels = None, now: datetime | None = None) -> set[int]:
+    """Acknowledge several, as `ack` would each: the ids that are there (acknowledged now or
+    before); the others are unknown (or of another channel)."""
+    ids = sorted(set(delivery_ids))
+    await ack_many(conn, ids, channel=channel, now=now)
+    query = select(outbox_deliveries.c.id).where(
+        outbox_deliveries.c.id.in_(bindparam("ids", expanding=True)))
+    if channel is not None:
+        query = query.where(_of_channel(channel))
+    return set(await conn.scalars(query, {"ids": ids}))
+
+
 async def fail(conn: AsyncConnection, delivery_id: int, *, channel: Channels = None,
                retry_after: int | None = None, permanent: bool = False,
                reason: str | None = None, now: datetime | None = None) -> str:

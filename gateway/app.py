@@ -12,7 +12,7 @@ from core.db import create_engine
 from core.settings import Settings
 from gateway import keys, revocations
 from gateway.auth import TokenCache
-from gateway.batcher import FlattrBatcher
+from gateway.batcher import AckBatcher, FlattrBatcher
 from gateway.claim_proof import verifier_session
 from gateway.metrics import Metrics
 from gateway.middlewares import edge_middleware
@@ -33,7 +33,10 @@ async def database(app: web.Application) -> AsyncIterator[None]:
         app[keys.engine_key], app[keys.metrics_key], max_batch=gateway_settings.flattr_batch_max,
         max_concurrent_writes=gateway_settings.flattr_writes_at_once,
     )
+    app[keys.ack_batcher_key] = AckBatcher(app[keys.engine_key], max_batch=500,
+                                           max_concurrent_writes=1)
     yield
+    await app[keys.ack_batcher_key].close()
     await app[keys.batcher_key].close()
     await app[keys.engine_key].dispose()
 

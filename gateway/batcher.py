@@ -1,4 +1,5 @@
-"""Grouping concurrent flattrs into one write (the click path under load).
+"""Grouping concurrent writes into one (the click path and the bots' acknowledgements under
+load).
 
 Requests that arrive while a write is in flight wait for the next one; a process runs
 FLATTR_FLATTR_WRITES_AT_ONCE writes at once (one by default). A request is answered only
@@ -9,31 +10,44 @@ batch's statement) and drops it on any error.
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from core import outbox
 from core.clock import utc_now
 from core.flattr_batch import FlattrRequest, Outcome, flattr_many
+from core.notifications import CHAT_NETWORKS
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
-@dataclass
-class FlattrBatcher:
-    engine: AsyncEngine
-    metrics: Metrics
-    max_batch: int = 256
-    max_concurrent_writes: int = 3
-    pending: list[tuple[FlattrRequest, asyncio.Future]] = field(default_factory=list)
-    writing: int = 0
-    scheduled: bool = False
-    idle: list[AsyncConnection] = field(default_factory=list)  # kept between writes
+class WriteBatcher(Generic[Item, Result]):
+    """Writes the items of concurrent requests together: `apply` makes one write of a
+    batch and answers each item, in order."""
 
-    async def submit(self, request: FlattrRequest) -> Outcome:
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = 256,
+                 max_concurrent_writes: int = 3) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_concurrent_writes = max_concurrent_writes
+        self.pending: list[tuple[Item, asyncio.Future]] = []
+        self.writing = 0
+        self.scheduled = False
+        self.idle: list[AsyncConnection] = []  # kept between writes
+
+    async def apply(self, conn: AsyncConnection, items: list[Item]) -> list[Result]:
+        raise NotImplementedError
+
+    def written(self, count: int) -> None:
+        """A batch of `count` items was written."""
+
+    async def submit(self, item: Item) -> Result:
         future = asyncio.get_running_loop().create_future()
-        self.pending.append((request, future))
+        self.pending.append((item, future))
         if not self.scheduled:
             # Let the other requests of this loop iteration join before writing.
             self.scheduled = True
@@ -47,9 +61,9 @@ class FlattrBatcher:
             self.writing += 1
             asyncio.get_running_loop().create_task(self._write(batch))
 
-    async def _write(self, batch: list[tuple[FlattrRequest, asyncio.Future]]) -> None:
+    async def _write(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
         try:
-            outcomes = await self._flattr([request for request, _ in batch])
+            outcomes = await self._apply([item for item, _ in batch])
         except Exception as error:  # the whole batch failed: each request learns why
             self._next_write()
             for _, future in batch:
@@ -62,13 +76,12 @@ class FlattrBatcher:
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
-        self.metrics.flattr_batches += 1
-        self.metrics.flattr_batch_requests += len(batch)
+        self.written(len(batch))
 
-    async def _flattr(self, requests: list[FlattrRequest]) -> list[Outcome]:
+    async def _apply(self, items: list[Item]) -> list[Result]:
         conn = self.idle.pop() if self.idle else await self.engine.connect()
         try:
-            outcomes = await flattr_many(conn, requests, utc_now())
+            outcomes = await self.apply(conn, items)
         except BaseException:
             await _discard(conn)
             raise
@@ -83,6 +96,31 @@ class FlattrBatcher:
     async def close(self) -> None:
         while self.idle:
             await self.idle.pop().close()
+
+
+class FlattrBatcher(WriteBatcher[FlattrRequest, Outcome]):
+    def __init__(self, engine: AsyncEngine, metrics: Metrics, *, max_batch: int = 256,
+                 max_concurrent_writes: int = 3) -> None:
+        super().__init__(engine, max_batch=max_batch,
+                         max_concurrent_writes=max_concurrent_writes)
+        self.metrics = metrics
+
+    async def apply(self, conn: AsyncConnection, items: list[FlattrRequest]) -> list[Outcome]:
+        return await flattr_many(conn, items, utc_now())
+
+    def written(self, count: int) -> None:
+        self.metrics.flattr_batches += 1
+        self.metrics.flattr_batch_requests += count
+
+
+class AckBatcher(WriteBatcher[int, bool]):
+    """Bots' acknowledgements of single deliveries, of the chat channels: whether each one
+    is there (acknowledged now or before)."""
+
+    async def apply(self, conn: AsyncConnection, items: list[int]) -> list[bool]:
+        async with conn.begin():
+            found = await outbox.ack_each(conn, items, channel=CHAT_NETWORKS)
+        return [item in found for item in items]
 
 
 async def _discard(conn: AsyncConnection) -> None:

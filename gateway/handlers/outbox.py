@@ -3,6 +3,8 @@
 import asyncio
 
 from core import outbox
+from core.errors import NotFound
+from core.notifications import CHAT_NETWORKS
 from gateway import keys
 from gateway.api import Api, Call
 from gateway.handlers.bot import only_the_bot_itself
@@ -11,7 +13,7 @@ from gateway.schemas import OutboxAckMany, OutboxFail, OutboxLease
 
 api = Api()
 # E-mail deliveries are the worker's: a bot neither leases nor answers for them.
-CHAT_CHANNELS = ("telegram", "discord")
+CHAT_CHANNELS = CHAT_NETWORKS
 
 DELIVERY = f"""\
 Delivery is at least once. A leased message is the bot's until its lease ends; one that is
@@ -56,12 +58,14 @@ async def lease(call: Call):
 
 
 @api.route("POST", "/bot/outbox/{id}/ack", summary="The message was delivered", scope="bot",
-           description=DELIVERY, errors=("not_found",))
+           description=DELIVERY, errors=("not_found",), batched=True)
 async def ack(call: Call):
     only_the_bot_itself(call)
     delivery_id = call.path_id()
-    state = await outbox.ack(call.conn, delivery_id, channel=CHAT_CHANNELS)
-    return {"id": delivery_id, "state": state}
+    # Concurrent acknowledgements are written together, each answered once committed.
+    if not await call.request.app[keys.ack_batcher_key].submit(delivery_id):
+        raise NotFound(f"no outbox message with id {delivery_id}")
+    return {"id": delivery_id, "state": "sent"}
 
 
 @api.route("POST", "/bot/outbox/ack", summary="Several messages were delivered", scope="bot",

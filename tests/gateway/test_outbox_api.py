@@ -107,6 +107,19 @@ async def test_an_acknowledgement_is_final_and_may_be_sent_twice(bot, engine):
     assert late["state"] == "sent"  # a late failure of a try another one delivered
 
 
+async def test_concurrent_acknowledgements_are_each_answered_for_their_own_message(
+    bot, engine
+):
+    member_ids = await chat_members(engine, 12)
+    await queue(engine, [message(m) for m in member_ids])
+    ids = [m["id"] for m in await bot.lease(max=12)]
+    paths = [f"/api/v1/bot/outbox/{i}/ack" for i in [*ids, ids[0], 987654]]
+    answers = await asyncio.gather(*(bot.client.post(p, headers=bot.auth) for p in paths))
+    assert [a.status for a in answers] == [200] * 13 + [404]
+    assert [(await a.json()).get("id") for a in answers[:13]] == [*ids, ids[0]]
+    assert set((await delivery_states(engine)).values()) == {"sent"}
+
+
 async def test_a_failure_backs_off_exponentially(bot, engine):
     (member_id,) = await chat_members(engine, 1)
     await queue(engine, [message(member_id)])

@@ -3,19 +3,33 @@
 import asyncio
 import functools
 import json
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import claims, flattrs, funding, members, migrate, payouts, replies, subscriptions
+from core import (
+    claims,
+    flattrs,
+    funding,
+    members,
+    migrate,
+    outbox,
+    payouts,
+    replies,
+    subscriptions,
+)
 from core.checks import run_checks
+from core.clock import utc_now
 from core.db import create_engine
 from core.errors import DomainError, InvalidPeriod
 from core.money import parse_amount, parse_positive_amount
 from core.periods import Period
+from core.schema import DELIVERY_STATES
 from core.settings import Settings
 from core.settlement import STAGES, settle_period
 from core.settlement.summary import settlement_summary
@@ -344,6 +358,125 @@ async def check(engine: AsyncEngine, config: Settings):
     ])
     if not result["ok"]:
         raise SystemExit(1)
+
+
+# --- the worker and the outbox -------------------------------------------------------------
+
+
+def instant_argument(_context: click.Context, _param: click.Parameter,
+                     value: str | None) -> datetime | None:
+    """--now: an ISO 8601 instant with its offset, e.g. 2026-11-01T00:30:00Z."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise click.BadParameter(
+            f"{value[:40]!r} is not an instant like 2026-11-01T00:30:00Z") from error
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{value[:40]!r} has no time zone: end it with Z for UTC")
+    return moment.astimezone(UTC)
+
+
+@cli.command("worker")
+@click.option("--once", is_flag=True, help="Do what is due now, print it and exit.")
+@click.option("--now", callback=instant_argument,
+              help="With --once: the instant to act at (UTC), e.g. 2026-11-01T00:30:00Z.")
+@click.option("--interval", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="Seconds between rounds of the long-running worker.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve /metrics (Prometheus) on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@json_option
+def worker_command(once: bool, now: datetime | None, interval: float,
+                   metrics_port: int | None, metrics_host: str) -> None:
+    """Settle each month once it may be, send reminders and e-mail: every --interval
+    seconds until SIGTERM, or once with --once."""
+    if now is not None and not once:
+        raise click.UsageError("--now goes with --once (the long-running worker uses the clock)")
+    if once and metrics_port is not None:
+        raise click.UsageError("--metrics-port is for the long-running worker, not --once")
+    _log_to_stderr(logging.getLogger("flattr.worker"))
+    if once:
+        _worker_once(now)
+    else:
+        _worker_forever(interval, metrics_host, metrics_port)
+
+
+class _ToStderr(logging.Handler):
+    """The worker's one line per piece of work, on standard error as it is when written
+    (--json output stays alone on standard output)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(self.format(record), err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def _log_to_stderr(logger: logging.Logger) -> None:
+    if not any(isinstance(handler, _ToStderr) for handler in logger.handlers):
+        handler = _ToStderr()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+@with_database
+async def _worker_once(engine: AsyncEngine, config: Settings, now: datetime | None) -> None:
+    from worker.cycle import run_due
+
+    now = now or utc_now()
+    done = [d.as_dict() for d in await run_due(engine, config, now)]
+    emit({"now": now.isoformat(), "currency": config.currency, "done": done},
+         title=f"worker at {now:%Y-%m-%d %H:%M:%S} UTC",
+         rows=[{"work": d["work"], "what": d["line"]} for d in done])
+    if any(d["failed"] for d in done):
+        raise SystemExit(1)
+
+
+@with_database
+async def _worker_forever(engine: AsyncEngine, config: Settings, interval: float,
+                          metrics_host: str, metrics_port: int | None) -> None:
+    from worker.main import run_forever
+
+    await run_forever(engine, config, interval=interval, metrics_host=metrics_host,
+                      metrics_port=metrics_port)
+
+
+OUTBOX_COLUMNS = ("id", "handle", "kind", "period", "channel", "state", "attempts",
+                  "available_at", "last_error")
+
+
+@cli.group("outbox", invoke_without_command=True)
+@click.option("--state", type=click.Choice(DELIVERY_STATES), help="Only deliveries in it.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@json_option
+@click.pass_context
+def outbox_group(context: click.Context, state: str | None, limit: int) -> None:
+    """The outbox's deliveries, newest first (`flattr outbox --state dead`); retry one."""
+    if context.invoked_subcommand is None:
+        _outbox_list(state, limit)
+
+
+@with_database
+async def _outbox_list(engine: AsyncEngine, config: Settings, state: str | None,
+                       limit: int) -> None:
+    async with engine.connect() as conn:
+        found = await outbox.deliveries(conn, state=state, limit=limit)
+    emit({"state": state or "any", "count": len(found), "deliveries": found},
+         title="outbox", rows=[{name: row[name] for name in OUTBOX_COLUMNS} for row in found])
+
+
+@outbox_group.command("retry")
+@click.argument("delivery_id", type=int)
+@json_option
+@with_database
+async def outbox_retry(engine: AsyncEngine, config: Settings, delivery_id: int) -> None:
+    """Send delivery ID again, from a fresh count of tries (a dead or unreachable one)."""
+    async with engine.begin() as conn:
+        again = await outbox.retry(conn, delivery_id)
+    emit(again, title="outbox delivery")
 
 
 # --- payouts ------------------------------------------------------------------------------

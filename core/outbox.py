@@ -267,7 +267,15 @@ async def ack_many(conn: AsyncConnection, delivery_ids: list[int], *,
     )
     if channel is not None:
         query = query.where(_of_channel(channel))
-    result = await conn.execute(query, {"ids": sorted(set(delivery_ids))})
+    ids = sorted(set(delivery_ids))
+    if conn.dialect.name == "postgresql":
+        # Row locks in id order: two senders acknowledging overlapping sets in another
+        # order would otherwise deadlock.
+        await conn.execute(
+            select(outbox_deliveries.c.id)
+            .where(outbox_deliveries.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(outbox_deliveries.c.id).with_for_update(), {"ids": ids})
+    result = await conn.execute(query, {"ids": ids})
     return result.rowcount
 
 

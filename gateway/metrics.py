@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from core.outbox_metrics import render_outbox_depth
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -75,13 +77,4 @@ class Metrics:
         ]
         if depth is None:
             return "\n".join([*lines, f"# flattr_outbox_messages unavailable: {error}"]) + "\n"
-        lines += [
-            "# HELP flattr_outbox_messages Deliveries of the outbox not sent, by state.",
-            "# TYPE flattr_outbox_messages gauge",
-            *(f'flattr_outbox_messages{{state="{state}"}} {count}'
-              for state, count in depth["states"].items()),
-            "# HELP flattr_outbox_oldest_pending_seconds Age of the oldest delivery waiting.",
-            "# TYPE flattr_outbox_oldest_pending_seconds gauge",
-            f"flattr_outbox_oldest_pending_seconds {depth['oldest_pending_seconds']:.3f}",
-        ]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + render_outbox_depth(depth)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, select
+from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.errors import check
@@ -45,7 +45,7 @@ def reminders_open(period: Period, now: datetime) -> bool:
 async def due_reminders(conn: AsyncConnection, period: Period, minimum_micros: int,
                         limit: int = MAX_PER_RUN) -> list[Due]:
     """Members who flattred in `period`, whose giving balance is below the budget in force
-    now (the minimum when they set none), and who were not reminded for it yet."""
+    now or who set none (the month would go unfunded), and who were not reminded yet."""
     counts = (
         select(flattrs.c.member_id, func.count().label("flattr_count"))
         .where(flattrs.c.period == str(period))
@@ -63,7 +63,9 @@ async def due_reminders(conn: AsyncConnection, period: Period, minimum_micros: i
             .join(accounts, and_(accounts.c.member_id == members.c.id,
                                  accounts.c.kind == "giving"))
         )
-        .where(accounts.c.balance_micros < target, ~reminded)
+        # Without a budget a month is charged nothing, whatever the balance: remind them too.
+        .where(or_(members.c.budget_micros.is_(None), accounts.c.balance_micros < target),
+               ~reminded)
         .order_by(members.c.id)
         .limit(limit)
     )

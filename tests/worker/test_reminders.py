@@ -51,9 +51,10 @@ async def test_reminders_go_to_who_flattred_below_their_budget_once_a_month(
 
     done = await run_due(engine, settings, OPENS)
     assert [(d.work, d.counts, d.line) for d in reminders(done)] == [
-        ("reminders", {"period": "2026-11", "queued": 3}, "reminders 2026-11: 3 queued")]
+        ("reminders", {"period": "2026-11", "queued": 4}, "reminders 2026-11: 4 queued")]
     messages = await reminded(engine)
-    assert set(messages) == {ids["short"], ids["partly"], ids["nobudget"]}
+    # Without a budget the month is charged nothing, however much is in the balance.
+    assert set(messages) == {ids["short"], ids["partly"], ids["nobudget"], ids["nobudget_rich"]}
     short = messages[ids["short"]]
     assert short["period"] == "2026-11"
     assert short["subject"] == "Top up before November 2026 ends"
@@ -79,7 +80,7 @@ async def test_a_member_reminded_tops_up_and_a_new_one_falls_short(world, engine
     done = await run_due(engine, settings, OPENS + timedelta(days=1))
     assert [d.counts for d in done] == [{"period": "2026-11", "queued": 1}]
     assert set(await reminded(engine)) == {ids["short"], ids["partly"], ids["nobudget"],
-                                           world.ids["late"]}
+                                           ids["nobudget_rich"], world.ids["late"]}
 
 
 async def test_a_reminder_goes_to_the_chats_unless_reminders_are_off(world, engine, settings):

@@ -130,6 +130,9 @@ async def add_deliveries(conn: AsyncConnection, period: str, kind: str,
     every reachable chat identity, and e-mail when turned on. Set-based; runs again
     harmlessly (deliveries are unique per message, channel and address)."""
     now = now or utc_now()
+    # Due at once. A worker run with --now in the future (a replay, a test) must not hide
+    # them from senders that lease by the real clock.
+    due = min(now, utc_now())
     network = case(*((identities.c.identity.startswith(f"{name}:"), name)
                      for name in ("telegram", "discord")))
     wanted = or_(and_(network == "telegram", _chosen("telegram")),
@@ -141,14 +144,14 @@ async def add_deliveries(conn: AsyncConnection, period: str, kind: str,
     )
     chats = (
         select(outbox.c.id, outbox.c.member_id, network, identities.c.identity,
-               literal(now).label("available_at"), literal(now).label("created_at"))
+               literal(due).label("available_at"), literal(now).label("created_at"))
         .select_from(base.join(identities, identities.c.member_id == outbox.c.member_id))
         .where(outbox.c.period == period, outbox.c.kind == kind,
                identities.c.unreachable_at.is_(None), wanted, reminders_ok)
     )
     mails = (
         select(outbox.c.id, outbox.c.member_id, literal("email"), members.c.email,
-               literal(now).label("available_at"), literal(now).label("created_at"))
+               literal(due).label("available_at"), literal(now).label("created_at"))
         .select_from(base.join(members, members.c.id == outbox.c.member_id))
         .where(outbox.c.period == period, outbox.c.kind == kind,
                members.c.email.is_not(None), _chosen("email"), reminders_ok)

@@ -69,6 +69,17 @@ def format_amount(micros: int) -> str:
     return f"{sign}{units}.{decimals}"
 
 
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+
+def format_money(micros: int, currency: str) -> str:
+    """An amount as members read it: "€2.50", "-$0.000001", "2.50 CHF" (no symbol known)."""
+    amount = format_amount(abs(micros))
+    sign = "-" if micros < 0 else ""
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
+
+
 def split_evenly(total: int, parts: int) -> list[int]:
     """Split `total` into `parts` shares differing by at most one micro; the sum is exact."""
     _require_int(total, "total")

@@ -10,6 +10,7 @@ from core.money import (
     MICROS_PER_UNIT,
     fee_of,
     format_amount,
+    format_money,
     parse_amount,
     parse_positive_amount,
     split_evenly,
@@ -225,3 +226,26 @@ def test_whole_cents_property(micros: int) -> None:
     cents = whole_cents(micros)
     assert cents % 10_000 == 0
     assert 0 <= micros - cents < 10_000
+
+
+@pytest.mark.parametrize(
+    ("micros", "currency", "shown"),
+    [
+        (2_500_000, "EUR", "€2.50"),
+        (1, "EUR", "€0.000001"),
+        (0, "USD", "$0.00"),
+        (1_234_567_890, "GBP", "£1234.56789"),
+        (-2_500_000, "EUR", "-€2.50"),
+        (2_500_000, "CHF", "2.50 CHF"),
+        (-10_000, "SEK", "-0.01 SEK"),
+    ],
+)
+def test_format_money(micros: int, currency: str, shown: str) -> None:
+    assert format_money(micros, currency) == shown
+
+
+@given(st.integers(min_value=-MAX_AMOUNT_MICROS, max_value=MAX_AMOUNT_MICROS))
+def test_format_money_is_the_exact_amount(micros: int) -> None:
+    shown = format_money(micros, "EUR")
+    assert parse_amount(shown.removeprefix("-").removeprefix("€")) == abs(micros)
+    assert shown.startswith("-") == (micros < 0)

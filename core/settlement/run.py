@@ -20,9 +20,10 @@ from core.locks import lock_ownership, lock_period_flattrs
 from core.periods import MIN_YEAR, Period
 from core.schema import settlements
 from core.settings import Settings
-from core.settlement import partitions
+from core.settlement import notify, partitions
 from core.settlement import statements as sql
 from core.settlement.order import ensure_settled_in_order
+from core.summaries import Terms
 
 
 @dataclass(frozen=True)
@@ -42,17 +43,19 @@ SETTLE_AFTER = timedelta(minutes=1)
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[AsyncConnection, Period, Rules, datetime], Awaitable[None]]
+    run: Callable[[AsyncConnection, Period, Rules, datetime, Settings], Awaitable[None]]
 
 
-async def add_subscribed_flattrs(conn: AsyncConnection, period: Period, rules: Rules, now):
+async def add_subscribed_flattrs(conn: AsyncConnection, period: Period, rules: Rules, now,
+                                 settings: Settings):
     await conn.execute(
         sql.ADD_SUBSCRIBED_FLATTRS,
         {"period": str(period), "period_start": period.starts_at, "period_end": period.ends_at},
     )
 
 
-async def charge_and_split(conn: AsyncConnection, period: Period, rules: Rules, now):
+async def charge_and_split(conn: AsyncConnection, period: Period, rules: Rules, now,
+                           settings: Settings):
     # The month's flattrs and who owns what decide both the count n and each share: neither
     # may move in between. Always in this order (a flattr takes its month's lock first).
     await lock_period_flattrs(conn, period, exclusive=True)
@@ -100,14 +103,16 @@ async def _post_charges(conn: AsyncConnection, period: Period, now, *, status: s
     await _record_stage_transaction(conn, period, now, name, post, pool)
 
 
-async def pay_owners(conn: AsyncConnection, period: Period, rules: Rules, now):
+async def pay_owners(conn: AsyncConnection, period: Period, rules: Rules, now,
+                     settings: Settings):
     await _post_shares(
         conn, period, now, name="revenue", member="owner_id", account_kind="revenue",
         condition="s.period = :period AND s.state = 'paid'",
     )
 
 
-async def release_held_shares(conn: AsyncConnection, period: Period, rules: Rules, now):
+async def release_held_shares(conn: AsyncConnection, period: Period, rules: Rules, now,
+                              settings: Settings):
     resolved_by = f"settle:{period}:release"
     await conn.execute(
         sql.RELEASE_HELD_SHARES, {"period": str(period), "resolved_by": resolved_by}
@@ -118,7 +123,8 @@ async def release_held_shares(conn: AsyncConnection, period: Period, rules: Rule
     )
 
 
-async def return_expired_shares(conn: AsyncConnection, period: Period, rules: Rules, now):
+async def return_expired_shares(conn: AsyncConnection, period: Period, rules: Rules, now,
+                                settings: Settings):
     resolved_by = f"settle:{period}:return"
     if period.months_since(Period(MIN_YEAR, 1)) < rules.hold_months:
         return  # no month is old enough yet: nothing was held that long
@@ -168,12 +174,26 @@ async def _record_stage_transaction(
     await conn.execute(sql.APPLY_POSTINGS, {"transaction": transaction})
 
 
+async def write_summaries(conn: AsyncConnection, period: Period, rules: Rules, now,
+                          settings: Settings):
+    terms = Terms(period, settings.currency, settings.public_url, rules.minimum_micros,
+                  rules.hold_months, settings.payout_threshold)
+    if conn.dialect.name != "postgresql":
+        await notify.write_summaries(conn, terms, now)
+        return
+    # A second connection gathers the creators' figures while this one gathers the givers'.
+    async with conn.engine.connect() as reader:
+        await _tune_planner(reader, settings.settlement_memory)
+        await notify.write_summaries(conn, terms, now, reader)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("add subscribed flattrs", add_subscribed_flattrs),
     Stage("charge and split", charge_and_split),
     Stage("pay owners", pay_owners),
     Stage("release held shares", release_held_shares),
     Stage("return expired shares", return_expired_shares),
+    Stage("write summaries", write_summaries),
 )
 
 
@@ -211,7 +231,7 @@ async def settle_period(
             if reached >= number:
                 continue
             check(reached == number - 1, f"settlement of {period} skipped a stage")
-            await stage.run(conn, period, rules, now)
+            await stage.run(conn, period, rules, now, settings)
             await conn.execute(
                 update(settlements).where(settlements.c.period == str(period)).values(
                     stage=number,

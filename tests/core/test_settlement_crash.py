@@ -29,12 +29,13 @@ from core.schema import (
     charges,
     flattrs,
     ledger_transactions,
+    outbox,
     postings,
     settlements,
     shares,
 )
 from core.settings import Settings
-from core.settlement import settle_period
+from core.settlement import STAGES, settle_period
 
 pytestmark = pytest.mark.postgres_only
 
@@ -47,13 +48,14 @@ CLAIMED_EARLY = 700  # member i owns host i from the start
 CLAIMED_LATE = 760  # members 701..760 claim their host after January is settled
 SEED = 20260701
 KILLS = 8
+LAST = len(STAGES)  # the stage whose commit settles the month: the summaries
 
 CHILD = """
 import asyncio, sys
 from core.db import create_engine
 from core.periods import Period
 from core.settings import Settings
-from core.settlement import settle_period
+from core.settlement import STAGES, settle_period
 
 async def main(url, period):
     engine = create_engine(url)
@@ -251,6 +253,13 @@ async def books(url: str) -> dict[str, list]:
                                flattrs.c.created_at, flattrs.c.source)
                     )
                 ),
+                "summaries": sorted(
+                    tuple(map(str, r))
+                    for r in await conn.execute(
+                        select(outbox.c.member_id, outbox.c.period, outbox.c.kind,
+                               outbox.c.subject, outbox.c.data, outbox.c.text, outbox.c.html)
+                    )
+                ),
                 "settlements": sorted(
                     tuple(map(str, r))
                     for r in await conn.execute(
@@ -310,7 +319,7 @@ def clean_run(url: str) -> tuple[float, dict[int, float]]:
         marks = {line.strip(): time.monotonic() - started for line in child.stdout}
         assert child.wait(timeout=300) == 0, child.stderr.read()
     stages, previous = {}, marks["ready"]
-    for number in range(1, 6):
+    for number in range(1, LAST + 1):
         stages[number] = marks[f"stage {number}"] - previous
         previous = marks[f"stage {number}"]
     return marks["ready"], stages
@@ -358,10 +367,10 @@ def kill_repeatedly(crashed: str, server: str, rng: random.Random, ready: float,
         # Some kills land during start-up (imports, opening the run). The others aim at a
         # random moment of a random stage still to do, timed from the line the run prints
         # when the stage before it has committed, since start-up time varies with the load.
-        if attempt == 0 or reached == 5 or rng.random() < 0.2:
+        if attempt == 0 or reached == LAST or rng.random() < 0.2:
             after, delay = None, rng.uniform(0, ready + stages[1])
         else:
-            target = rng.randint(reached + 1, 5)
+            target = rng.randint(reached + 1, LAST)
             # A resumed run prints nothing for the stages it skips.
             after = "ready" if target == reached + 1 else f"stage {target - 1}"
             delay = rng.uniform(0, stages[target])
@@ -383,7 +392,7 @@ def test_a_killed_settlement_resumes_to_the_same_books(databases):
     ready, stages = clean_run(reference)
     print(f"\nclean run: ready after {ready:.2f}s, then stages "
           + ", ".join(f"{n}: {s:.2f}s" for n, s in stages.items()))
-    assert run_state(reference) == (5, "settled")
+    assert run_state(reference) == (LAST, "settled")
     # Kills are timed from the line each stage prints, so a tenth of a second is room
     # enough; whether they landed inside is asserted below.
     assert sum(stages.values()) > 0.1, "the month is too small for kills to land in a stage"
@@ -396,13 +405,14 @@ def test_a_killed_settlement_resumes_to_the_same_books(databases):
         seen = kill_repeatedly(crashed, server, rng, ready, stages)
         killed, output = killed_run(crashed, 300)
         assert not killed, output
-        assert run_state(crashed) == (5, "settled")
+        assert run_state(crashed) == (LAST, "settled")
 
         resumed = asyncio.run(books(crashed))
         for part in clean:
             assert resumed[part] == clean[part], f"{part} differ after a crash"
         print(f"round {round_}: stages seen after the kills: {[s[1] for s in seen]}")
-        landed_inside += [s for s in seen if s[0] and s[1] is not None and 0 <= s[1] <= 4]
+        landed_inside += [s for s in seen
+                          if s[0] and s[1] is not None and 0 <= s[1] <= LAST - 1]
         if landed_inside:
             break
     assert landed_inside, "no kill landed inside the settlement"

@@ -35,6 +35,7 @@ from core.schema import (
     things,
 )
 from core.settings import Settings
+from core.settlement import STAGES
 from world import World
 
 HOSTS = ("a.example", "b.example", "c.example")
@@ -503,7 +504,7 @@ async def act(world: World, model: Model, actions: list[tuple]) -> None:
 
 async def settle(world: World, model: Model, period: str) -> None:
     result = await world.settle(period)
-    assert result.stages_run == 5 and not result.already_settled
+    assert result.stages_run == len(STAGES) and not result.already_settled
     async with world.engine.connect() as conn:
         rows = await conn.execute(
             select(flattrs.c.member_id, things.c.key, flattrs.c.id, flattrs.c.created_at)

@@ -104,12 +104,13 @@ LEFT JOIN (SELECT s.giver_id, CAST(SUM(s.amount_micros) AS BIGINT) AS held FROM 
 WHERE c.period = :period
 """)
 
-# Each funded giver's biggest shares, with their things and creators.
+# Each funded giver's first shares, with their things and creators. A giver's shares are
+# equal but for a micro, so the list is of the things flattred first: in the order of the
+# shares' key (giver, flattr), which PostgreSQL reads from its index instead of sorting.
 GIVEN = text("""
 SELECT r.giver_id, r.rank, t.key, o.handle, r.amount_micros
 FROM (SELECT s.giver_id, s.thing_id, s.owner_id, s.amount_micros,
-             ROW_NUMBER() OVER (PARTITION BY s.giver_id
-                                ORDER BY s.amount_micros DESC, s.flattr_id) AS rank
+             ROW_NUMBER() OVER (PARTITION BY s.giver_id ORDER BY s.flattr_id) AS rank
       FROM shares s
       WHERE s.period = :period) r
 JOIN things t ON t.id = r.thing_id

@@ -221,5 +221,7 @@ class SummaryRenderer:
     def html(self, body: str) -> str:
         """The e-mail: the text's paragraphs and lines, escaped (handles, keys), then the
         link. Mail readers make links of the things' addresses by themselves."""
-        paragraphs = escape(body, quote=False).replace("\n\n", "</p><p>").replace("\n", "<br>")
+        if "&" in body or "<" in body or ">" in body:
+            body = escape(body, quote=False)
+        paragraphs = body.replace("\n\n", "</p><p>").replace("\n", "<br>")
         return f"<html><body><p>{paragraphs}</p>{self.html_foot}"

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.dialect import insert_ignoring_conflicts
 from core.outbox import Message, add_deliveries
+from core.periods import Period
 from core.schema import outbox
 from core.settlement.partitions import partition_of
 from core.summaries import Figures, Terms, gather
@@ -37,9 +38,16 @@ WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)
 async def write_summaries(conn: AsyncConnection, terms: Terms, now: datetime,
                           reader: AsyncConnection | None = None) -> int:
     """Queue the month's summary of every member concerned, and its deliveries. Returns how
-    many members have one. A `reader` gathers half of the figures alongside `conn`."""
+    many members have one. A `reader` (with the statistics of the month's shares) gathers
+    half of the figures alongside `conn`."""
     if conn.dialect.name == "postgresql":
-        await _prepare_postgresql(conn, terms)
+        if reader is None:
+            await analyze_shares(conn, terms.period)
+        if await conn.scalar(_LZ4_KNOWN):
+            await conn.execute(text("SET LOCAL default_toast_compression = lz4"))
+        # The commit need not wait for its log on disk: were it lost in a crash, the month
+        # would be at the stage before, and this stage would write the summaries again.
+        await conn.execute(text("SET LOCAL synchronous_commit = off"))
     with _collector_paused():
         figures = await gather(conn, terms.period, reader)
         members = [figures[member_id] for member_id in sorted(figures)]
@@ -66,12 +74,11 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-async def _prepare_postgresql(conn: AsyncConnection, terms: Terms) -> None:
-    # The month's shares were made by this settlement: without statistics the planner
-    # takes them for a few rows, and looks each one's thing up by itself.
-    await conn.execute(text(f"ANALYZE {partition_of(terms.period)}"))
-    if await conn.scalar(_LZ4_KNOWN):
-        await conn.execute(text("SET LOCAL default_toast_compression = lz4"))
+async def analyze_shares(conn: AsyncConnection, period: Period) -> None:
+    """PostgreSQL: statistics of the month's shares. The settlement has just made them:
+    without statistics the planner takes them for a few rows and looks up each share's
+    thing by itself."""
+    await conn.execute(text(f"ANALYZE {partition_of(period)}"))
 
 
 def _row(message: Message, now: datetime) -> tuple[Any, ...]:

@@ -182,7 +182,11 @@ async def write_summaries(conn: AsyncConnection, period: Period, rules: Rules, n
         await notify.write_summaries(conn, terms, now)
         return
     # A second connection gathers the creators' figures while this one gathers the givers'.
+    # It first gives the planner statistics of the month's shares, which this settlement made,
+    # committed at once so that both connections plan with them.
     async with conn.engine.connect() as reader:
+        await notify.analyze_shares(reader, period)
+        await reader.commit()
         await _tune_planner(reader, settings.settlement_memory)
         await notify.write_summaries(conn, terms, now, reader)
 

@@ -16,7 +16,7 @@ from core.summaries import TOP_THINGS, Figures, Giving, Receiving, Terms
 
 KIND = "summary"
 TEXT_LIMIT = 2000  # Discord's limit; Telegram's is 4,096
-KEY_SHOWN = 60  # characters of a thing's key in a list; the e-mail links the whole address
+KEY_SHOWN = 60  # characters of a thing's key in a list
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
 
@@ -27,10 +27,6 @@ def month_name(terms: Terms) -> str:
 
 def subject_of(terms: Terms) -> str:
     return f"Your Flattr month: {month_name(terms)}"
-
-
-def render_summary(member: Figures, terms: Terms) -> Message:
-    return SummaryRenderer(terms).render(member)
 
 
 def _plural(count: int, word: str) -> str:

@@ -327,3 +327,18 @@ async def test_deliveries_go_to_each_linked_identity_and_to_chosen_email(world: 
                     ("bob", "discord", "discord:222", "pending"),
                     ("bob", "telegram", "telegram:111", "pending")]
     assert linked == 3
+
+
+async def test_a_budget_given_to_charity_is_told(engine, database_url):
+    world = World(engine, Settings(database_url=database_url, redis_url=None,
+                                   public_url=PUBLIC_URL, idle_budget="charity"))
+    await world.member("ann", credit="10", budget="3")  # flattrs nothing
+    await world.member("bob", credit="10", budget="2")
+    await world.flattr("bob", "https://x.example/", "2026-01")
+    await world.settle("2026-01")
+    ann = (await summaries(world))["ann"]
+    assert ann["data"]["giving"]["status"] == "idle"
+    assert ann["data"]["giving"]["charged_micros"] == 3_000_000
+    assert ("You flattred nothing in January 2026, so €3.00 of your budget went to charity."
+            in ann["text"])
+    assert await world.system_balance("charity") == 3_000_000

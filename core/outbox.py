@@ -232,11 +232,12 @@ def _of_channel(channel: str | tuple[str, ...]):
     return outbox_deliveries.c.channel.in_((channel,) if isinstance(channel, str) else channel)
 
 
-async def _delivery(conn: AsyncConnection, delivery_id: int, channel: Channels):
+async def _delivery(conn: AsyncConnection, delivery_id: int, channel: Channels,
+                    lock: bool = True):
     query = select(outbox_deliveries).where(outbox_deliveries.c.id == delivery_id)
     if channel is not None:
         query = query.where(_of_channel(channel))
-    if conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
     if row is None:
@@ -301,7 +302,9 @@ async def fail(conn: AsyncConnection, delivery_id: int, *, channel: Channels = N
     """The sender could not deliver it: try again later (back-off, at least `retry_after`
     seconds), or never (`permanent`: the address is unreachable). Returns the new state."""
     now = now or utc_now()
-    row = await _delivery(conn, delivery_id, channel)
+    # A permanent failure locks every unsent delivery to the address, in id order (see
+    # mark_unreachable): taking its own row first could deadlock with another such failure.
+    row = await _delivery(conn, delivery_id, channel, lock=not permanent)
     if row.state == "sent":
         return "sent"  # a late failure of a try that another one already delivered
     error = (reason or ("refused for good" if permanent else "failed"))[:MAX_ERROR]
@@ -327,10 +330,15 @@ async def mark_unreachable(conn: AsyncConnection, channel: str, address: str, re
     """Nothing more goes to `address`: its unsent deliveries stop, and a chat identity is
     marked, so that no new ones are made until the member turns the channel on again."""
     now = now or utc_now()
+    to_address = (outbox_deliveries.c.channel == channel,
+                  outbox_deliveries.c.address == address,
+                  outbox_deliveries.c.state.in_(("pending", "leased")))
+    if conn.dialect.name == "postgresql":  # in id order, as every writer of several rows
+        await conn.execute(select(outbox_deliveries.c.id).where(*to_address)
+                           .order_by(outbox_deliveries.c.id).with_for_update())
     await conn.execute(
         update(outbox_deliveries)
-        .where(outbox_deliveries.c.channel == channel, outbox_deliveries.c.address == address,
-               outbox_deliveries.c.state.in_(("pending", "leased")))
+        .where(*to_address)
         .values(state="unreachable", last_error=reason[:MAX_ERROR])
     )
     if channel in ("telegram", "discord"):
@@ -341,10 +349,12 @@ async def mark_unreachable(conn: AsyncConnection, channel: str, address: str, re
 
 
 async def retry(conn: AsyncConnection, delivery_id: int, now: datetime | None = None) -> dict:
-    """An admin sends a dead (or unreachable, or failed) delivery again, from a fresh count."""
+    """An admin sends a dead or unreachable delivery again, from a fresh count. One waiting
+    or in a sender's hands is left alone: retrying it would hand it out twice."""
     row = await _delivery(conn, delivery_id, None)
-    if row.state == "sent":
-        raise DeliveryState(f"outbox message {delivery_id} was delivered already")
+    if row.state not in ("dead", "unreachable"):
+        raise DeliveryState(f"outbox message {delivery_id} is {row.state}: only a dead or "
+                            "unreachable one is retried")
     await conn.execute(
         update(outbox_deliveries).where(outbox_deliveries.c.id == delivery_id)
         .values(state="pending", attempts=0, available_at=now or utc_now())

@@ -469,7 +469,7 @@ async def _outbox_list(engine: AsyncEngine, config: Settings, state: str | None,
 
 
 @outbox_group.command("retry")
-@click.argument("delivery_id", type=int)
+@click.argument("delivery_id", type=click.IntRange(1, 2**63 - 1))
 @json_option
 @with_database
 async def outbox_retry(engine: AsyncEngine, config: Settings, delivery_id: int) -> None:

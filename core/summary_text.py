@@ -59,7 +59,7 @@ class SummaryRenderer:
         self.text_foot = f"\n\nYour statement: {terms.statement_url}"
         self.body_limit = TEXT_LIMIT - len(self.text_foot)
         self.html_foot = (f'<p><a href="{escape(terms.statement_url)}">Your statement of '
-                          f"{self.month}</a></p></body></html>")
+                          f"{self.month}</a></p>")
         self.rules = {"minimum_micros": terms.minimum_micros, "hold_months": terms.hold_months,
                       "payout_threshold_micros": terms.payout_threshold_micros}
 
@@ -215,9 +215,10 @@ class SummaryRenderer:
         return "\n\n".join(parts)
 
     def html(self, body: str) -> str:
-        """The e-mail: the text's paragraphs and lines, escaped (handles, keys), then the
-        link. Mail readers make links of the things' addresses by themselves."""
+        """The e-mail's body (worker/mail.py makes the document): the text's paragraphs and
+        lines, escaped (handles, keys), then the link. Mail readers make links of the
+        things' addresses by themselves."""
         if "&" in body or "<" in body or ">" in body:
             body = escape(body, quote=False)
         paragraphs = body.replace("\n\n", "</p><p>").replace("\n", "<br>")
-        return f"<html><body><p>{paragraphs}</p>{self.html_foot}"
+        return f"<p>{paragraphs}</p>{self.html_foot}"

@@ -77,6 +77,7 @@ async def test_a_months_summary_arrives_by_email(world, engine, settings, smtp):
     text, html = mailbox.bodies(received)
     assert text.rstrip("\n") == summary.text
     assert summary.html in html and "€4.50" in text  # ann's 5.00 less the fee, to bob
+    assert html.count("<html>") == 1 and html.count("<body>") == 1
     assert (await the_delivery(engine))["state"] == "sent"  # the only one: cid's is off
 
     assert email_done(await run_due(engine, settings, DECEMBER + timedelta(hours=1))) is None

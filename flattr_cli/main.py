@@ -426,10 +426,10 @@ def _log_to_stderr(logger: logging.Logger) -> None:
 async def _worker_once(engine: AsyncEngine, config: Settings, now: datetime | None) -> None:
     from worker.cycle import run_due
 
-    now = now or utc_now()
-    done = [d.as_dict() for d in await run_due(engine, config, now)]
-    emit({"now": now.isoformat(), "currency": config.currency, "done": done},
-         title=f"worker at {now:%Y-%m-%d %H:%M:%S} UTC",
+    started = now or utc_now()
+    done = [d.as_dict() for d in await run_due(engine, config, now)]  # None: by the clock
+    emit({"now": started.isoformat(), "currency": config.currency, "done": done},
+         title=f"worker at {started:%Y-%m-%d %H:%M:%S} UTC",
          rows=[{"work": d["work"], "what": d["line"]} for d in done])
     if any(d["failed"] for d in done):
         raise SystemExit(1)

@@ -1,5 +1,6 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps what it receives, or refuses it."""
 
+import asyncio
 import contextlib
 import email
 import threading
@@ -15,13 +16,15 @@ from services import free_port
 
 class Mailbox:
     """aiosmtpd's handler: every message taken, parsed; `refuse` answers each recipient
-    with that reply instead ("451 4.3.0 try later", "550 5.1.1 no such user")."""
+    with that reply instead ("451 4.3.0 try later", "550 5.1.1 no such user"); `pauses`
+    are the seconds the next recipients wait for their answer, one each (a slow server)."""
 
     def __init__(self) -> None:
         self.received: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse: str | None = None
         self.refused = 0
+        self.pauses: list[float] = []
         self.logins: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -32,6 +35,9 @@ class Mailbox:
         return AuthResult(success=True)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self._lock:
+            pause = self.pauses.pop(0) if self.pauses else 0.0
+        await asyncio.sleep(pause)
         if self.refuse is not None:
             with self._lock:
                 self.refused += 1

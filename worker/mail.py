@@ -5,6 +5,10 @@ smtp://user:password@host:port upgrades with STARTTLS when the server offers it;
 speaks TLS from the start. A message the server takes is acknowledged at once; a 4xx
 answer or a lost connection waits its back-off and is tried again; a recipient refused
 with a 5xx is unreachable (core.outbox.fail, permanent).
+
+Leases run by the clock (unless the round's instant is pinned, as `--now` does): a lease
+that ran out before the sender got to its message may be another sender's now, so that
+message is not sent (nor failed) here; it comes back on a later lease.
 """
 
 from collections.abc import Callable
@@ -18,6 +22,7 @@ import aiosmtplib
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core import outbox
+from core.clock import utc_now
 from core.settings import Settings
 from worker.done import Done, logged
 
@@ -95,9 +100,11 @@ class _Tally:
             setattr(self, state, getattr(self, state) + 1)
 
 
-async def send_email(engine: AsyncEngine, settings: Settings, now: datetime,
-                     should_stop: Callable[[], bool] = lambda: False) -> Done | None:
-    """Send the e-mail due at `now`; None when there was none (or no SMTP server is set)."""
+async def send_email(engine: AsyncEngine, settings: Settings, now: datetime | None = None,
+                     should_stop: Callable[[], bool] = lambda: False, *,
+                     lease_seconds: int = LEASE_SECONDS) -> Done | None:
+    """Send the e-mail due at `now` (None: by the clock, read at each lease, acknowledgement
+    and failure); None when there was none (or no SMTP server is set)."""
     if settings.smtp_url is None:
         return None
     server = parse_smtp_url(settings.smtp_url)
@@ -106,7 +113,7 @@ async def send_email(engine: AsyncEngine, settings: Settings, now: datetime,
     while handed_out < MAX_PER_RUN and not should_stop():
         async with engine.begin() as conn:
             batch = await outbox.lease(conn, CHANNEL, min(AT_ONCE, MAX_PER_RUN - handed_out),
-                                       lease_seconds=LEASE_SECONDS, now=now)
+                                       lease_seconds=lease_seconds, now=now)
         if not batch:
             break
         handed_out += len(batch)
@@ -120,8 +127,12 @@ async def send_email(engine: AsyncEngine, settings: Settings, now: datetime,
                                        "unreachable": tally.unreachable, "dead": tally.dead}))
 
 
+def _lease_ran_out(leased: outbox.Leased, now: datetime | None) -> bool:
+    return (now or utc_now()) >= leased.lease_expires_at
+
+
 async def _send_batch(engine: AsyncEngine, server: SmtpServer, mail_from: str,
-                      batch: list[outbox.Leased], now: datetime, tally: _Tally) -> bool:
+                      batch: list[outbox.Leased], now: datetime | None, tally: _Tally) -> bool:
     """Send a leased batch over one connection; False when the connection failed (what was
     not sent is failed with back-off)."""
     smtp = server.client()
@@ -132,6 +143,8 @@ async def _send_batch(engine: AsyncEngine, server: SmtpServer, mail_from: str,
         return False
     try:
         for number, leased in enumerate(batch):
+            if _lease_ran_out(leased, now):
+                continue  # maybe another sender's now: it comes back on a later lease
             try:
                 await smtp.send_message(email_of(leased, mail_from))
             except aiosmtplib.SMTPRecipientsRefused as error:
@@ -158,7 +171,7 @@ async def _send_batch(engine: AsyncEngine, server: SmtpServer, mail_from: str,
     return True
 
 
-async def _fail(engine: AsyncEngine, leased: outbox.Leased, now: datetime, tally: _Tally,
+async def _fail(engine: AsyncEngine, leased: outbox.Leased, now: datetime | None, tally: _Tally,
                 reason: str, *, permanent: bool = False) -> None:
     async with engine.begin() as conn:
         state = await outbox.fail(conn, leased.id, channel=CHANNEL, permanent=permanent,
@@ -166,10 +179,11 @@ async def _fail(engine: AsyncEngine, leased: outbox.Leased, now: datetime, tally
     tally.count(state)
 
 
-async def _fail_all(engine: AsyncEngine, batch: list[outbox.Leased], now: datetime,
+async def _fail_all(engine: AsyncEngine, batch: list[outbox.Leased], now: datetime | None,
                     tally: _Tally, reason: str) -> None:
     for leased in batch:
-        await _fail(engine, leased, now, tally, reason)
+        if not _lease_ran_out(leased, now):  # failing another sender's lease would free it
+            await _fail(engine, leased, now, tally, reason)
 
 
 def _reason(error: BaseException) -> str:

@@ -87,7 +87,7 @@ async def run_forever(engine: AsyncEngine, settings: Settings, *, interval: floa
         async with _maybe_metrics(engine, counters, metrics_host, metrics_port):
             log.info("worker started: a round every %g s", interval)
             while not stop.is_set():
-                done = await run_due(engine, settings, utc_now(), should_stop=stop.is_set)
+                done = await run_due(engine, settings, should_stop=stop.is_set)
                 counters.rounds += 1
                 counters.failures += sum(1 for d in done if d.failed)
                 counters.last_round_at = utc_now().timestamp()

@@ -1,6 +1,6 @@
 """Request bodies and query strings: strict types, unknown fields refused."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -171,8 +171,48 @@ class OutboxQuery(Lax):
     limit: Annotated[int, Field(ge=1, le=500)] = 100
 
 
-class NotificationChoice(Strict):
+class ChannelChoice(Strict):
+    web: Literal[True] | None = Field(default=None, description="Always on: it may be sent "
+                                      "back as GET shows it, not turned off")
     telegram: bool | None = None
     discord: bool | None = None
     email: bool | None = None
+
+    @field_validator("web", mode="before")
+    @classmethod
+    def always_on(cls, value: object) -> object:
+        if value is not None and value is not True:
+            raise ValueError("the web inbox is always on: leave web out or send it true")
+        return value
+
+
+CHOSEN_CHANNELS = ("telegram", "discord", "email")
+
+
+class NotificationChoice(Strict):
+    """Channels flat (`{"email": true}`) or in `channels` as GET shows them, not both."""
+
+    telegram: bool | None = None
+    discord: bool | None = None
+    email: bool | None = None
+    channels: ChannelChoice | None = None
     reminders: bool | None = None
+    # The rest of what GET shows, so that it can be sent back: read-only, ignored.
+    currency: Annotated[str, StringConstraints(max_length=10)] | None = None
+    email_address: Annotated[str, StringConstraints(max_length=254)] | None = None
+    identities: Annotated[list[dict[str, Any]], Field(max_length=1000)] | None = None
+
+    @model_validator(mode="after")
+    def one_shape(self) -> "NotificationChoice":
+        flat = [name for name in CHOSEN_CHANNELS if name in self.model_fields_set]
+        if self.channels is not None and flat:
+            raise ValueError(f"give the channels flat or in channels, not both ({flat[0]!r} "
+                             "and 'channels')")
+        return self
+
+    def changes(self) -> dict[str, bool]:
+        """What to turn on or off; what is left out stays as it is."""
+        source = self.channels if self.channels is not None else self
+        chosen = {name: getattr(source, name) for name in CHOSEN_CHANNELS}
+        chosen["reminders"] = self.reminders
+        return {name: on for name, on in chosen.items() if on is not None}

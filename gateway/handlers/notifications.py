@@ -23,11 +23,18 @@ async def show(call: Call):
     return _settings_json(await notifications.settings_of(call.conn, call.member_id))
 
 
+CHOOSING = """Name only what changes, flat (`{"email": true, "reminders": false}`) or as GET
+shows it (`{"channels": {"email": true}, "reminders": false}`), not both; what is left out
+stays as it is. A client may GET, change and PUT back the whole document: its read-only
+fields (`currency`, `email_address`, `identities`) are ignored, and `channels.web` may only
+be true (the web inbox is always on)."""
+
+
 @api.route("PUT", "/me/notifications", summary="Turn channels (and reminders) on or off",
-           scope="account", body=NotificationChoice,
+           scope="account", body=NotificationChoice, description=CHOOSING,
            errors=("no_email_address", "email_not_configured"))
 async def choose(call: Call):
-    changes = call.body.model_dump(exclude_none=True)
+    changes = call.body.changes()
     if changes.get("email") and call.settings.smtp_url is None:
         raise ApiError("email_not_configured",
                        "this deployment sends no e-mail (FLATTR_SMTP_URL is not set)")

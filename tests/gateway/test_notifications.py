@@ -97,3 +97,39 @@ async def test_a_bad_body_is_a_400(sign_up, body):
     oz = await sign_up("oz")
     answer = await oz.call("PUT", "/me/notifications", json=body, status=400)
     assert answer["error"]["code"] == "invalid_request"
+
+
+async def test_what_get_shows_can_be_changed_and_put_back(sign_up, engine):
+    pia = await sign_up("pia")
+    async with engine.begin() as conn:
+        await members.link_identity(conn, pia.id, "telegram:7")
+    shown = await pia.call("GET", "/me/notifications", status=200)
+    shown["channels"].update(email=True, telegram=False)
+    shown["reminders"] = False
+    shown["email_address"] = "elsewhere@example.com"  # read-only: ignored
+    chosen = await pia.call("PUT", "/me/notifications", json=shown, status=200)
+    assert chosen == {**shown, "email_address": "pia@example.com"}
+    assert await pia.call("GET", "/me/notifications") == chosen
+    # Nested, only what is named changes; the flat shape still works beside it.
+    partly = await pia.call("PUT", "/me/notifications", json={"channels": {"discord": False}},
+                            status=200)
+    assert partly["channels"] == {"web": True, "telegram": False, "discord": False,
+                                  "email": True}
+    flat = await pia.call("PUT", "/me/notifications", json={"telegram": True}, status=200)
+    assert flat["channels"]["telegram"] is True and flat["reminders"] is False
+
+
+@pytest.mark.parametrize("body", [
+    {"channels": {"email": True}, "email": True},  # both shapes at once
+    {"channels": {"email": True, "web": False}},  # the web inbox is always on
+    {"channels": {"email": True, "sms": True}},
+    {"channels": {"email": "yes"}},
+    {"channels": [True]},
+    {"channels": {"email": True}, "identities": "none"},
+])
+async def test_a_bad_nested_body_is_a_400_and_changes_nothing(sign_up, body):
+    quinn = await sign_up("quinn")
+    before = await quinn.call("GET", "/me/notifications")
+    answer = await quinn.call("PUT", "/me/notifications", json=body, status=400)
+    assert answer["error"]["code"] == "invalid_request"
+    assert await quinn.call("GET", "/me/notifications") == before

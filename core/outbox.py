@@ -167,15 +167,25 @@ async def add_deliveries(conn: AsyncConnection, period: str, kind: str,
 
 
 async def bury_exhausted(conn: AsyncConnection, now: datetime | None = None) -> int:
-    """Deliveries whose last lease ran out after their last try are dead."""
+    """Deliveries whose last lease ran out after their last try are dead. On PostgreSQL one
+    that another transaction holds (a late acknowledgement) is left to the next call: the
+    rows are locked in id order, skipping those taken, so burying never waits on a sender
+    nor deadlocks with one."""
     now = now or utc_now()
-    result = await conn.execute(
-        update(outbox_deliveries)
-        .where(outbox_deliveries.c.state == "leased", outbox_deliveries.c.available_at <= now,
-               outbox_deliveries.c.attempts >= MAX_ATTEMPTS)
-        .values(state="dead", last_error=f"no acknowledgement after {MAX_ATTEMPTS} tries")
-    )
-    return result.rowcount
+    exhausted = (outbox_deliveries.c.state == "leased", outbox_deliveries.c.available_at <= now,
+                 outbox_deliveries.c.attempts >= MAX_ATTEMPTS)
+    bury = update(outbox_deliveries).values(
+        state="dead", last_error=f"no acknowledgement after {MAX_ATTEMPTS} tries")
+    if conn.dialect.name == "postgresql":
+        ids = list(await conn.scalars(
+            select(outbox_deliveries.c.id).where(*exhausted)
+            .order_by(outbox_deliveries.c.id).with_for_update(skip_locked=True)))
+        if not ids:
+            return 0
+        bury = bury.where(outbox_deliveries.c.id.in_(ids))
+    else:
+        bury = bury.where(*exhausted)
+    return (await conn.execute(bury)).rowcount
 
 
 async def lease(conn: AsyncConnection, channel: str, limit: int, *,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text, update
 
 from core import members, notifications, outbox
 from core.errors import NotFound
@@ -222,6 +222,29 @@ async def test_concurrent_leases_never_share_a_delivery(engine):
     got = await asyncio.gather(*(lease(engine, limit=7) for _ in range(16)))
     ids = [d.id for batch in got for d in batch]
     assert len(ids) == len(set(ids)) == 80
+
+
+@pytest.mark.postgres_only
+async def test_burying_passes_over_a_delivery_a_sender_holds_without_waiting(engine):
+    ann = await a_member(engine, "ann", chats=("telegram:1", "telegram:2", "telegram:3"))
+    await queue(engine, summary(ann))
+    async with engine.begin() as conn:  # three leases ran out after their last try
+        ids = list(await conn.scalars(
+            update(outbox_deliveries)
+            .values(state="leased", attempts=outbox.MAX_ATTEMPTS, available_at=T0)
+            .returning(outbox_deliveries.c.id)))
+    ids.sort()
+    later = T0 + timedelta(minutes=1)
+    async with engine.begin() as sender:  # a late acknowledgement, not yet committed
+        await outbox.ack(sender, ids[1], now=later)
+        async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL lock_timeout = '2s'"))  # waiting would fail
+            assert await outbox.bury_exhausted(conn, now=later) == 2
+    async with engine.begin() as conn:
+        assert await outbox.bury_exhausted(conn, now=later) == 0
+        states = dict((await conn.execute(
+            select(outbox_deliveries.c.id, outbox_deliveries.c.state))).all())
+    assert [states[i] for i in ids] == ["dead", "sent", "dead"]
 
 
 @given(st.integers(min_value=1, max_value=200))

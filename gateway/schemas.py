@@ -134,6 +134,8 @@ class OutboxLease(Strict):
 
 
 class OutboxFail(Strict):
+    """Neither retry_after nor permanent: a plain retry after the back-off."""
+
     retry_after: Annotated[int, Field(ge=0, le=7 * 24 * 3600, description="Seconds before the "
                                       "next try (the back-off may make it longer)")] | None = None
     permanent: bool = Field(
@@ -142,8 +144,9 @@ class OutboxFail(Strict):
 
     @model_validator(mode="after")
     def one_outcome(self) -> "OutboxFail":
-        if (self.retry_after is None) != self.permanent:
-            raise ValueError("give exactly one of retry_after or permanent")
+        if self.permanent and self.retry_after is not None:
+            raise ValueError("a permanent failure is never retried: give retry_after or "
+                             "permanent, not both")
         return self
 
 

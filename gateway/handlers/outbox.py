@@ -77,8 +77,16 @@ async def ack_many(call: Call):
     return {"acknowledged": acknowledged}
 
 
+FAILING = """
+
+The body says when to try again: `{}` (or only a `reason`) is a plain retry after the
+back-off; `retry_after` asks for at least that many seconds (a platform's rate limit);
+`permanent: true` gives up on the address for good. `retry_after` and `permanent: true`
+together are refused."""
+
+
 @api.route("POST", "/bot/outbox/{id}/fail", summary="The message could not be delivered",
-           scope="bot", body=OutboxFail, description=DELIVERY,
+           scope="bot", body=OutboxFail, description=DELIVERY + FAILING,
            errors=("not_found", "invalid_request"))
 async def fail(call: Call):
     only_the_bot_itself(call)

@@ -141,6 +141,24 @@ async def test_a_failure_backs_off_exponentially(bot, engine):
     assert 3590 < wait <= 3600  # the sender's retry_after when longer than the back-off
 
 
+async def test_a_failure_saying_neither_when_nor_for_good_is_retried_after_the_back_off(
+        bot, engine):
+    (member_id,) = await chat_members(engine, 1)
+    await queue(engine, [message(member_id)])
+    for attempt, body in enumerate(({}, {"reason": "timeout"}, {"permanent": False}), 1):
+        (leased,) = await bot.lease()
+        failed = await bot.post(f"/bot/outbox/{leased['id']}/fail", body)
+        assert (failed["state"], failed["attempts"]) == ("pending", attempt)
+        assert failed["error"] == body.get("reason", "failed")
+        wait = (moment(failed["retry_at"]) - datetime.now(UTC)).total_seconds()
+        backoff = outbox.backoff(attempt).total_seconds()
+        assert backoff - 10 < wait <= backoff
+        assert await bot.lease() == []  # not before its back-off
+        await lease_ends(engine)
+    (again,) = await bot.lease()
+    assert again["attempt"] == 4
+
+
 async def test_after_its_last_try_a_message_is_dead_and_listed_for_admins(bot, admin, engine):
     (member_id,) = await chat_members(engine, 1)
     await queue(engine, [message(member_id)])
@@ -234,9 +252,8 @@ async def test_e_mail_is_not_leased_nor_answered_over_http(bot, engine):
     ("/bot/outbox/lease", {"platform": "telegram", "lease_seconds": 901}),
     ("/bot/outbox/lease", {"platform": "telegram", "wait": 31}),
     ("/bot/outbox/lease", {"platform": "telegram", "extra": 1}),
-    ("/bot/outbox/1/fail", {}),
     ("/bot/outbox/1/fail", {"retry_after": 5, "permanent": True}),
-    ("/bot/outbox/1/fail", {"permanent": False}),
+    ("/bot/outbox/1/fail", {"retry_after": 0, "permanent": True}),
     ("/bot/outbox/1/fail", {"retry_after": -1}),
     ("/bot/outbox/1/fail", {"retry_after": 1.5}),
     ("/bot/outbox/1/fail", {"permanent": True, "reason": "x" * 501}),

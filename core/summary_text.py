@@ -6,7 +6,7 @@ Plain string formatting, and what is the same for every member of the month work
 once: a settlement renders a summary for each of them.
 """
 
-from functools import partial
+from functools import cache, partial
 from html import escape
 from typing import Any
 
@@ -51,12 +51,14 @@ class SummaryRenderer:
         self.period = str(terms.period)
         self.month = month_name(terms)
         self.subject = subject_of(terms)
-        self.money = partial(format_money, currency=terms.currency)
+        # Amounts repeat across a month (budgets, fees, equal shares): each formatted once.
+        self.money = cache(partial(format_money, currency=terms.currency))
         self.minimum = self.money(terms.minimum_micros)
         self.threshold = self.money(terms.payout_threshold_micros)
         self.hold = _plural(terms.hold_months, "month")
         self.text_head = f"{self.subject}\n\nHi "
-        self.text_foot = f"\n\nYour statement: {terms.statement_url}"
+        self.statement_url = terms.statement_url
+        self.text_foot = f"\n\nYour statement: {self.statement_url}"
         self.body_limit = TEXT_LIMIT - len(self.text_foot)
         self.html_foot = (f'<p><a href="{escape(terms.statement_url)}">Your statement of '
                           f"{self.month}</a></p>")
@@ -80,7 +82,7 @@ class SummaryRenderer:
     def data(self, member: Figures) -> dict[str, Any]:
         data: dict[str, Any] = {
             "period": self.period, "currency": self.terms.currency, "handle": member.handle,
-            "statement_url": self.terms.statement_url, **self.rules,
+            "statement_url": self.statement_url, **self.rules,
             "returned_micros": member.returned_micros,
             "returned_flattrs": member.returned_flattrs, "giving": None, "receiving": None,
         }

@@ -43,6 +43,17 @@ INVARIANTS: tuple[Invariant, ...] = (
            WHERE m.id IS NULL""",
     ),
     Invariant(
+        "outbox_reference",
+        "every message names an existing member, every delivery its message and its member",
+        """SELECT 'message' AS row, o.id, o.member_id FROM outbox o
+           LEFT JOIN members m ON m.id = o.member_id
+           WHERE m.id IS NULL
+           UNION ALL
+           SELECT 'delivery', d.id, d.member_id FROM outbox_deliveries d
+           LEFT JOIN outbox o ON o.id = d.message_id
+           WHERE o.id IS NULL OR o.member_id <> d.member_id""",
+    ),
+    Invariant(
         "ledger_sums_to_zero",
         "all postings of the ledger sum to zero",
         """SELECT SUM(amount_micros) AS total FROM postings

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
 
 from core import members, notifications, outbox
+from core.checks import run_checks
 from core.errors import NotFound
 from core.schema import identities, outbox_deliveries
 from core.schema import outbox as outbox_table
@@ -252,3 +253,32 @@ def test_backoff_doubles_up_to_its_cap(attempts):
     wait = outbox.backoff(attempts)
     assert outbox.FIRST_BACKOFF <= wait <= outbox.MAX_BACKOFF
     assert outbox.backoff(attempts + 1) == min(2 * wait, outbox.MAX_BACKOFF)
+
+
+async def test_flattr_check_finds_a_message_or_delivery_naming_nothing(engine):
+    """The outbox has no foreign keys (migration 0007): the invariant stands in for them."""
+    ann = await a_member(engine, "ann", chats=("telegram:1",))
+    await queue(engine, summary(ann))
+    async with engine.connect() as conn:
+        assert not await outbox_violations(conn)
+        message_id = await conn.scalar(select(outbox_table.c.id))
+    async with engine.begin() as conn:
+        await conn.execute(outbox_table.insert().values(
+            member_id=ann + 1000, period="2026-11", kind="summary", subject="s", data="{}",
+            text="t", html="h", created_at=T0))
+        await conn.execute(outbox_deliveries.insert(), [
+            {"message_id": message_id + 1000, "member_id": ann, "channel": "telegram",
+             "address": "telegram:1", "available_at": T0, "created_at": T0},
+            {"message_id": message_id, "member_id": ann + 1, "channel": "telegram",
+             "address": "telegram:2", "available_at": T0, "created_at": T0},
+        ])
+    async with engine.connect() as conn:
+        found = await outbox_violations(conn)
+    assert sorted((kind, member) for kind, _, member in found) == [
+        ("delivery", ann), ("delivery", ann + 1), ("message", ann + 1000)]
+
+
+async def outbox_violations(conn) -> list:
+    findings = {f.invariant.name: f for f in await run_checks(conn)}
+    return [(row["row"], row["id"], row["member_id"])
+            for row in findings["outbox_reference"].violations]

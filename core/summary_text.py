@@ -37,8 +37,9 @@ def _short(key: str) -> str:
     return key if len(key) <= KEY_SHOWN else key[:KEY_SHOWN - 1] + "…"
 
 
-# A part of a summary: its title, its sentences (the first before the list of things, the
-# others after it), and the list: its heading, its items and how many things it leaves out.
+# A part of a summary: its title (in capitals), its sentences (the first before the list of
+# things, the others after it), and the list: its heading, its items and how many things it
+# leaves out.
 Section = tuple[str, list[str], str, list[str], int]
 
 
@@ -123,7 +124,7 @@ class SummaryRenderer:
         if member.giving is not None:
             sections.append(self._giving(member.giving))
         if member.returned_micros:
-            sections.append(("Back to you", [
+            sections.append(("BACK TO YOU", [
                 f"{self.money(member.returned_micros)} came back to your giving balance: your "
                 f"shares of {_plural(member.returned_flattrs, 'flattr')} that nobody claimed "
                 f"within {self.hold}."], "", [], 0))
@@ -134,11 +135,11 @@ class SummaryRenderer:
     def _giving(self, giving: Giving) -> Section:
         money, n = self.money, giving.flattr_count
         if giving.status == "idle":
-            return ("What you gave", [
+            return ("WHAT YOU GAVE", [
                 f"You flattred nothing in {self.month}, so {money(giving.charged_micros)} "
                 "of your budget went to charity."], "", [], 0)
         if giving.status == "unfunded":
-            return ("Your month was not funded", [self._unfunded(giving)], "", [], 0)
+            return ("YOUR MONTH WAS NOT FUNDED", [self._unfunded(giving)], "", [], 0)
         each, rest = divmod(giving.net_micros, n)
         lines = [
             f"You were charged {money(giving.charged_micros)}. After the fee of "
@@ -153,7 +154,7 @@ class SummaryRenderer:
                 f"do, and back to you after {self.hold} if nobody claims it."
             )
         items = [f"{_short(top.key)} ({top.creator or 'unclaimed'})" for top in giving.top]
-        return ("What you gave", lines, "Your flattrs went to:", items,
+        return ("WHAT YOU GAVE", lines, "Your flattrs went to:", items,
                 n - len(items) if items else 0)
 
     def _unfunded(self, giving: Giving) -> str:
@@ -197,7 +198,7 @@ class SummaryRenderer:
         )
         items = [f"{_short(top.key)} ({money(top.amount_micros)} from "
                  f"{_plural(top.flattrs, 'flattr')})" for top in receiving.top]
-        return ("What you received", lines, "Your top things:", items,
+        return ("WHAT YOU RECEIVED", lines, "Your top things:", items,
                 receiving.things - len(items) if items else 0)
 
     # -- forms
@@ -206,7 +207,7 @@ class SummaryRenderer:
         """The plain text but its link, with up to `shown` things in each list."""
         parts = [self.text_head + member.handle + ","]
         for title, lines, heading, items, more in sections:
-            parts.append(title.upper() + "\n" + lines[0])
+            parts.append(title + "\n" + lines[0])
             if items and shown:
                 listed = [heading] + ["• " + item for item in items[:shown]]
                 remaining = more + len(items) - len(listed) + 1

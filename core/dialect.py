@@ -11,6 +11,14 @@ def insert_ignoring_conflicts(conn: AsyncConnection, table: Table, columns: list
     return dialect.insert(table).on_conflict_do_nothing(index_elements=columns)
 
 
+def insert_updating_conflicts(conn: AsyncConnection, table: Table, columns: list[str],
+                              values: dict, updates: dict):
+    """INSERT … ON CONFLICT (columns) DO UPDATE SET updates, in the connection's dialect."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(values).on_conflict_do_update(
+        index_elements=columns, set_=updates)
+
+
 def sum_micros(column):
     """SUM of a money column as a BIGINT (PostgreSQL would answer NUMERIC), 0 when empty."""
     return cast(func.coalesce(func.sum(column), 0), BigInteger)

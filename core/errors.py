@@ -39,6 +39,10 @@ class InvalidHost(DomainError):
     code = "invalid_host"
 
 
+class InvalidChat(DomainError):
+    code = "invalid_chat"
+
+
 class NotFound(DomainError):
     code = "not_found"
 

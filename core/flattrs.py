@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import utc_now
@@ -12,7 +12,7 @@ from core.errors import NotFound, OwnThing, PeriodClosed, check
 from core.locks import lock_period_flattrs
 from core.periods import Period
 from core.schema import charges, flattrs, settlements, things
-from core.thing_keys import ThingKey
+from core.thing_keys import ThingKey, parse_thing_key
 from core.things import Thing, get_or_create_thing
 
 SOURCES = frozenset({"web", "extension", "automatic", "button", "discord", "telegram", "cli",
@@ -109,11 +109,9 @@ async def take_back(
     return found
 
 
-async def flattrs_of(
-    conn: AsyncConnection, member_id: int, period: Period, limit: int = 1000
-) -> list[dict]:
-    """The member's flattrs of a period with their thing and, once settled, their funding."""
-    rows = await conn.execute(
+def _listed():
+    """A member's flattrs with their thing and, once settled, their funding."""
+    return (
         select(
             flattrs.c.id, flattrs.c.period, flattrs.c.created_at, flattrs.c.source,
             things.c.key.label("thing"), things.c.url, things.c.owner_id,
@@ -126,11 +124,53 @@ async def flattrs_of(
                 & (charges.c.period == flattrs.c.period),
             )
         )
+    )
+
+
+async def flattrs_of(
+    conn: AsyncConnection, member_id: int, period: Period, limit: int = 1000
+) -> list[dict]:
+    """The member's flattrs of a period with their thing and, once settled, their funding."""
+    rows = await conn.execute(
+        _listed()
         .where(flattrs.c.member_id == member_id, flattrs.c.period == str(period))
         .order_by(flattrs.c.created_at, flattrs.c.id)
         .limit(limit)
     )
     return [dict(r) for r in rows.mappings()]
+
+
+async def take_back_thing(
+    conn: AsyncConnection, member_id: int, key: ThingKey | str, now: datetime | None = None
+) -> dict:
+    """Take back the member's flattr of a thing in the month of `now`, as `flattrs_of` lists
+    it. A flattr of it in the month just ended is too late (PeriodClosed), not unknown."""
+    now = now or utc_now()
+    key = parse_thing_key(key) if isinstance(key, str) else key
+    period = Period.of(now)
+    rows = await conn.execute(
+        _listed()
+        .where(flattrs.c.member_id == member_id, things.c.key == key.key,
+               flattrs.c.period.in_([str(period), str(period.previous())]))
+        .order_by(flattrs.c.period.desc())
+        .limit(1)
+    )
+    found = rows.mappings().first()
+    if found is None:
+        raise NotFound(f"you have not flattred {key.key} this month")
+    await take_back(conn, member_id, found["id"], now=now)
+    return dict(found)
+
+
+async def received_in(conn: AsyncConnection, owner_id: int, period: Period) -> tuple[int, int]:
+    """Flattrs of a period on the member's things by others, and how many members made them."""
+    row = (await conn.execute(
+        select(func.count(flattrs.c.id), func.count(distinct(flattrs.c.member_id)))
+        .select_from(flattrs.join(things, things.c.id == flattrs.c.thing_id))
+        .where(things.c.owner_id == owner_id, flattrs.c.period == str(period),
+               flattrs.c.member_id != owner_id)
+    )).one()
+    return row[0], row[1]
 
 
 async def flattr_counts(conn: AsyncConnection, thing_id: int, period: Period) -> tuple[int, int]:

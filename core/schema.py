@@ -427,3 +427,18 @@ notification_settings = Table(
     Column("reminders", Boolean, nullable=False, server_default=text("true")),
     Column("updated_at", Timestamp, nullable=False),
 )
+
+# A chat's settings for the bots: a Telegram group or channel (`telegram:-1001234`) or a
+# Discord server (`discord:<guild>`). No row: the defaults (the bot's own emoji, no owner,
+# every channel). `owner_identity` is the chat identity of whoever claimed a Telegram channel:
+# its posts are theirs. `channels` are the ids the bot is limited to, comma-separated.
+chat_settings = Table(
+    "chat_settings",
+    metadata,
+    Column("chat", String(32), primary_key=True),
+    Column("emoji", String(64)),
+    Column("owner_identity", String(64)),
+    Column("channels", Text, nullable=False, server_default=text("''")),
+    Column("updated_at", Timestamp, nullable=False),
+    CheckConstraint("chat LIKE 'telegram:%' OR chat LIKE 'discord:%'", name="network_known"),
+)

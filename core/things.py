@@ -7,7 +7,7 @@ changes: a claim verified on its host, a chat identity linked or unlinked.
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import String, Text, and_, func, literal, or_, select, update
+from sqlalchemy import String, Text, and_, distinct, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import utc_now
@@ -15,7 +15,8 @@ from core.dialect import insert_ignoring_conflicts
 from core.errors import NotFound, check
 from core.locks import lock_ownership
 from core.members import parse_identity
-from core.schema import claims, identities, members, things
+from core.periods import Period
+from core.schema import claims, flattrs, identities, members, things
 from core.thing_keys import ThingKey, parse_thing_key
 
 
@@ -138,3 +139,31 @@ async def recompute_owners_on_host(conn: AsyncConnection, host: str) -> None:
         .where(and_(things.c.kind == "url", things.c.host == host))
         .values(owner_id=_claim_owner_of(things.c.host, things.c.path))
     )
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What waits for a chat identity's owner: its posts flattred in a month, held for them."""
+
+    identity: str
+    period: Period
+    linked: bool
+    things: int
+    flattrs: int
+
+
+async def waiting_for_author(conn: AsyncConnection, identity: str, period: Period) -> Waiting:
+    """The identity's posts without an owner flattred in the period, and their flattrs; none
+    once the identity is linked (its posts are then its member's)."""
+    identity = parse_identity(identity)
+    linked = await conn.scalar(
+        select(identities.c.id).where(identities.c.identity == identity)) is not None
+    if linked:
+        return Waiting(identity, period, True, 0, 0)
+    row = (await conn.execute(
+        select(func.count(distinct(things.c.id)), func.count(flattrs.c.id))
+        .select_from(things.join(flattrs, flattrs.c.thing_id == things.c.id))
+        .where(things.c.author_identity == identity, things.c.owner_id.is_(None),
+               things.c.kind != "url", flattrs.c.period == str(period))
+    )).one()
+    return Waiting(identity, period, False, row[0], row[1])

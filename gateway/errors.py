@@ -21,6 +21,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "invalid_scope": 400,
     "invalid_code": 400,
     "invalid_channel": 400,
+    "invalid_chat": 400,
     "unauthorized": 401,
     "invalid_credentials": 401,
     "insufficient_scope": 403,

@@ -8,7 +8,7 @@ from core.thing_keys import parse_thing_key
 from gateway import keys
 from gateway.api import Api, Call
 from gateway.present import when
-from gateway.schemas import FlattrBody, PeriodQuery
+from gateway.schemas import FlattrBody, PeriodQuery, ThingQuery
 
 api = Api()
 
@@ -56,13 +56,27 @@ async def take_back(call: Call):
     return {"taken_back": {"id": taken.id, "period": taken.period}}
 
 
+@api.route("DELETE", "/flattrs", summary="Take back the flattr of a thing this month",
+           scope="flattr", query=ThingQuery,
+           errors=("invalid_url", "invalid_thing", "not_found", "period_closed"),
+           description="Give exactly one of `url` or `thing`. Answers the flattr taken back as "
+                       "GET /flattrs lists it, under `deleted`. 404 `not_found` when the member "
+                       "has no flattr of it this month; 409 `period_closed` when this month is "
+                       "being settled, or when the flattr is of the month just ended.")
+async def take_back_thing(call: Call):
+    taken = await flattrs.take_back_thing(call.conn, call.member_id,
+                                          call.query.url or call.query.thing)
+    return {"deleted": listed_json(taken)}
+
+
+def listed_json(row: dict) -> dict:
+    return {"id": row["id"], "created_at": when(row["created_at"]), "source": row["source"],
+            "thing": row["thing"], "url": row["url"], "funding": row["funding"] or "pending"}
+
+
 @api.route("GET", "/flattrs", summary="The member's flattrs of a month", scope="read",
            query=PeriodQuery, errors=("invalid_period",))
 async def list_flattrs(call: Call):
     period = Period.parse(call.query.period) if call.query.period else Period.current()
     rows = await flattrs.flattrs_of(call.conn, call.member_id, period)
-    return {"period": str(period), "flattrs": [
-        {"id": r["id"], "created_at": when(r["created_at"]), "source": r["source"],
-         "thing": r["thing"], "url": r["url"], "funding": r["funding"] or "pending"}
-        for r in rows
-    ]}
+    return {"period": str(period), "flattrs": [listed_json(r) for r in rows]}

@@ -2,6 +2,7 @@
 
 from sqlalchemy import func, select
 
+from core import flattrs as core_flattrs
 from core import members
 from core.money import fee_of, parse_amount
 from core.periods import Period
@@ -36,7 +37,9 @@ def member_json(member: members.Member) -> dict:
             "budget": money(member.budget_micros), "created_at": when(member.created_at)}
 
 
-@api.route("GET", "/me", summary="The member, balances, budget and this month", scope="read")
+@api.route("GET", "/me", summary="The member, balances, budget and this month", scope="read",
+           description="`received` counts this month's flattrs so far on the member's things "
+                       "by others (`flattrs`) and the members who made them (`members`).")
 async def me(call: Call):
     member = await members.member_by_id(call.conn, call.member_id)
     return await month_of(call, member)
@@ -49,6 +52,7 @@ async def month_of(call: Call, member: members.Member) -> dict:
         select(func.count()).where(flattrs.c.member_id == member.id,
                                    flattrs.c.period == str(period))
     )
+    received, givers = await core_flattrs.received_in(call.conn, member.id, period)
     settings = call.settings
     chargeable = min(member.budget_micros or 0, balances["giving"])
     funded = chargeable >= settings.minimum_budget
@@ -63,6 +67,7 @@ async def month_of(call: Call, member: members.Member) -> dict:
         "flattr_count": count,
         "funded": funded,
         "estimated_share": money(net // count if count else net) if funded else None,
+        "received": {"flattrs": received, "members": givers},
     }
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.chats import CHAT_PATTERN
 from gateway import keys
 from gateway.api import Endpoint
 from gateway.errors import STATUS_OF_CODE
@@ -12,6 +13,12 @@ from gateway.errors import STATUS_OF_CODE
 API_PREFIX = "/api/v1"
 ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 PATH_PARAMETER = re.compile(r"{(\w+)}")
+PATH_SCHEMAS = {  # by name; any other path parameter is an id
+    "period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+    "chat": {"type": "string", "pattern": f"^(?:{CHAT_PATTERN.pattern})$",
+             "examples": ["telegram:-1001234567890", "discord:123456789012345678"]},
+}
+ID_SCHEMA = {"type": "integer", "minimum": 1}
 
 
 def _error_schema() -> dict[str, Any]:
@@ -48,9 +55,8 @@ def _rewrite_refs(value: Any) -> Any:
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     found = []
     for name in PATH_PARAMETER.findall(endpoint.path):
-        schema = ({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"} if name == "period"
-                  else {"type": "integer", "minimum": 1})
-        found.append({"name": name, "in": "path", "required": True, "schema": schema})
+        found.append({"name": name, "in": "path", "required": True,
+                      "schema": PATH_SCHEMAS.get(name, ID_SCHEMA)})
     if endpoint.query is not None:
         schema = endpoint.query.model_json_schema()
         required = set(schema.get("required", []))

@@ -106,6 +106,31 @@ class BotMember(Strict):
     identity: Identity
 
 
+ChannelId = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{0,19}$"),
+                      Field(examples=["1234567890"])]
+
+
+class ChatSettingsBody(Strict):
+    """What is left out stays as it is; GET's read-only fields may be sent back."""
+
+    emoji: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="The flattr emoji (a Discord server's own as `name:id`); "
+        "null: the bot's default", examples=["👍"])
+    owner: Identity | None = Field(
+        default=None, description="The chat identity who claimed the chat: its posts are "
+        "that identity's member's; null: no owner")
+    channels: Annotated[list[ChannelId], Field(max_length=100)] = Field(
+        default_factory=list, description="The channels the bot flattrs in; []: every one")
+    # Read-only, as GET shows them: `chat` must name this chat, the others are ignored.
+    chat: Annotated[str, StringConstraints(max_length=40)] | None = None
+    updated_at: Annotated[str, StringConstraints(max_length=40)] | None = None
+    currency: Annotated[str, StringConstraints(max_length=10)] | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ("emoji", "owner", "channels")
+                if name in self.model_fields_set}
+
+
 class AdminCredit(Strict):
     handle: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     amount: Amount
@@ -167,6 +192,10 @@ class MessagesQuery(Lax):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     before: Annotated[RowId, Field(description="The `next` of the previous page")] | None = None
     unread: bool = False
+
+
+class WaitingQuery(Lax):
+    identity: Identity
 
 
 class OutboxQuery(Lax):

@@ -623,6 +623,23 @@ async def token_create(engine: AsyncEngine, config: Settings, handle, scopes, la
           "label": label, "token": issued.token}, title="token (shown once)")
 
 
+# --- the chat bots -----------------------------------------------------------------------
+
+
+@cli.group()
+def bot() -> None:
+    """The chat bots (each talks to the gateway over HTTP with a bot-scoped token)."""
+
+
+@bot.command("telegram")
+def bot_telegram() -> None:
+    """Run the Telegram bot: FLATTR_TELEGRAM_TOKEN, FLATTR_GATEWAY_URL, FLATTR_GATEWAY_TOKEN
+    (FLATTR_TELEGRAM_BASE_URL, FLATTR_REDIS_URL, FLATTR_TELEGRAM_WEBHOOK_URL optional)."""
+    from bots.telegram.run import main
+
+    raise SystemExit(main())
+
+
 # --- the browser extension ----------------------------------------------------------------
 
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from loopback import LoopbackServer
 
 HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection"}
 
@@ -30,13 +31,12 @@ class Seen:
 
 
 @dataclass
-class GatewayProxy:
+class GatewayProxy(LoopbackServer):
     target: str  # the gateway's root, http://127.0.0.1:PORT
     down: bool = False
     seen: list[Seen] = field(default_factory=list)
     _plan: list[tuple[str, int, float]] = field(default_factory=list)
     _session: aiohttp.ClientSession | None = None
-    server: TestServer | None = None
 
     def fail_next(self, count: int, status: int = 503) -> None:
         self._plan.extend([("failed", status, 0.0)] * count)
@@ -52,20 +52,17 @@ class GatewayProxy:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        return str(self.server.make_url("")).rstrip("/")
+        return self.root
 
     async def start(self) -> "GatewayProxy":
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self._session = aiohttp.ClientSession()
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
+        await self.serve(app)
         return self
 
     async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
+        await super().close()
         if self._session is not None:
             await self._session.close()
 

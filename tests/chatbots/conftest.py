@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp.test_utils import TestServer
-from gateway_proxy import GatewayProxy
 
 from bots.client import GatewayClient, Retrying
 from core import members, tokens
@@ -14,6 +13,7 @@ from core.settings import Settings
 from gateway.app import create_app
 from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings
+from gateway_proxy import GatewayProxy
 
 FAST = Retrying(attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2,
                 retry_after_max_seconds=3.0, timeout_seconds=10.0)

@@ -1,0 +1,1 @@
+"""The Telegram bot: reactions, channel buttons and commands in, monthly summaries out."""

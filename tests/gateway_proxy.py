@@ -35,17 +35,24 @@ class GatewayProxy(LoopbackServer):
     target: str  # the gateway's root, http://127.0.0.1:PORT
     down: bool = False
     seen: list[Seen] = field(default_factory=list)
-    _plan: list[tuple[str, int, float]] = field(default_factory=list)
+    _plan: list[tuple[str, int, float, str | None]] = field(default_factory=list)
     _session: aiohttp.ClientSession | None = None
 
-    def fail_next(self, count: int, status: int = 503) -> None:
-        self._plan.extend([("failed", status, 0.0)] * count)
+    # Each of these applies to the next requests of `path` (of any path when None).
+    def fail_next(self, count: int, status: int = 503, path: str | None = None) -> None:
+        self._plan.extend([("failed", status, 0.0, path)] * count)
 
-    def lose_next(self, count: int) -> None:
-        self._plan.extend([("lost", 502, 0.0)] * count)
+    def lose_next(self, count: int, path: str | None = None) -> None:
+        self._plan.extend([("lost", 502, 0.0, path)] * count)
 
-    def limit_next(self, count: int, retry_after: float) -> None:
-        self._plan.extend([("limited", 429, retry_after)] * count)
+    def limit_next(self, count: int, retry_after: float, path: str | None = None) -> None:
+        self._plan.extend([("limited", 429, retry_after, path)] * count)
+
+    def _step(self, path: str) -> tuple[str, int, float, str | None] | None:
+        for n, step in enumerate(self._plan):
+            if step[3] in (None, path):
+                return self._plan.pop(n)
+        return None
 
     def requests(self, path: str) -> list[Seen]:
         return [s for s in self.seen if s.path == path]
@@ -68,7 +75,7 @@ class GatewayProxy(LoopbackServer):
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        step = self._plan.pop(0) if self._plan else None
+        step = self._step(request.path)
         outcome = "down" if self.down else (step[0] if step else "forwarded")
         self.seen.append(Seen(request.method, request.path, request.query_string,
                               dict(request.headers), body, outcome))

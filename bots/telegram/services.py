@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from telegram import Chat, User
 from telegram.ext import Application, ContextTypes
 
-from bots.client import ChatSettings, GatewayClient
+from bots.client import ChatSettings, GatewayClient, GatewayUnavailable, RateLimited
 from bots.memory import Memory
 from bots.pending import Pending
 from bots.telegram.counts import CountEditor
@@ -32,12 +32,16 @@ class Services:
     _chats: dict[str, tuple[ChatSettings, float]] = field(default_factory=dict)
 
     async def chat(self, chat_id: int) -> ChatSettings:
-        """The chat's settings from the gateway, at most CHAT_CACHE_SECONDS old."""
+        """The chat's settings from the gateway, at most CHAT_CACHE_SECONDS old; older ones
+        (or the defaults) while the gateway cannot be reached."""
         key = chat_key(chat_id)
         found = self._chats.get(key)
         if found is not None and found[1] > time.monotonic():
             return found[0]
-        fresh = await self.gateway.chat_settings(key)
+        try:
+            fresh = await self.gateway.chat_settings(key)
+        except (GatewayUnavailable, RateLimited):
+            return found[0] if found is not None else ChatSettings(key, None, None, ())
         self.remember_chat(fresh)
         return fresh
 

@@ -50,7 +50,7 @@ async def test_answers_lost_after_the_flattr_was_made_leave_one_flattr(telegram,
                                                                        engine):
     await telegram.start(FAN)
     message_id = await posted(telegram)
-    proxy.lose_next(1, FLATTRS)  # made, its answer lost: the client's retry is answered from the key
+    proxy.lose_next(1, FLATTRS)  # made, the answer lost: the retry is answered from the key
     await telegram.feed(react(telegram, message_id))
     assert await count(engine) == 1 and len(telegram.services.pending) == 0
     proxy.lose_next(4, FLATTRS)  # every try of the next one lost: owed, then replayed

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from bots.memory import LruMemory, RedisMemory
+from chat_flattrs import flattred
 from core import members
-from core.schema import flattrs, identities, things
-from core.schema import members as members_table
+from core.schema import identities
 from support import require_redis
 from telegram_standin import group
 
@@ -23,18 +23,6 @@ def memory(request):
     if request.param == "lru":
         return LruMemory(max_entries=1000)
     return RedisMemory(require_redis(), namespace=f"flattr-test-{uuid.uuid4().hex[:10]}")
-
-
-async def flattred(engine) -> list[tuple[str, str, str | None]]:
-    """(giver's handle, thing key, owner's handle) of every flattr."""
-    owners = members_table.alias()
-    query = (select(members_table.c.handle, things.c.key, owners.c.handle)
-             .select_from(flattrs.join(things, things.c.id == flattrs.c.thing_id)
-                          .join(members_table, members_table.c.id == flattrs.c.member_id)
-                          .outerjoin(owners, owners.c.id == things.c.owner_id))
-             .order_by(flattrs.c.id))
-    async with engine.connect() as conn:
-        return [tuple(row) for row in await conn.execute(query)]
 
 
 async def post_by(telegram, user_id: int, text: str = "a good post") -> int:

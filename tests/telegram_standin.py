@@ -39,6 +39,7 @@ class Call:
     method: str
     params: dict[str, Any]
     at: float
+    status: int = 0  # the answer's HTTP status, once answered
 
 
 def _decode(value: str) -> Any:
@@ -88,12 +89,16 @@ class BotApiStandIn(LoopbackServer):
 
     # --- what the bot did ----------------------------------------------------------------
 
-    def called(self, method: str, **matching: Any) -> list[dict[str, Any]]:
+    def called(self, method: str, *, answered: int | None = None,
+               **matching: Any) -> list[dict[str, Any]]:
+        """The parameters of each call of `method` (only those answered `answered`)."""
         return [c.params for c in self.calls if c.method == method
+                and (answered is None or c.status == answered)
                 and all(c.params.get(k) == v for k, v in matching.items())]
 
     def sent_to(self, chat_id: int) -> list[str]:
-        return [p["text"] for p in self.called("sendMessage", chat_id=chat_id)]
+        """The texts Telegram took for this chat (refused sends left out)."""
+        return [p["text"] for p in self.called("sendMessage", answered=200, chat_id=chat_id)]
 
     async def wait_for(self, method: str, count: int = 1, seconds: float = 5.0,
                        **matching: Any) -> list[dict[str, Any]]:
@@ -114,9 +119,15 @@ class BotApiStandIn(LoopbackServer):
         form = await request.post()
         params = {name: _decode(value) for name, value in form.items()
                   if isinstance(value, str)}
-        self.calls.append(Call(method, params, time.monotonic()))
+        call = Call(method, params, time.monotonic())
+        self.calls.append(call)
         if self.answer_delay_seconds and method != "getUpdates":
             await asyncio.sleep(self.answer_delay_seconds)
+        response = await self._answer(method, params)
+        call.status = response.status
+        return response
+
+    async def _answer(self, method: str, params: dict[str, Any]) -> web.Response:
         for n, (limited, retry_after) in enumerate(self._limits):
             if limited == method:
                 del self._limits[n]

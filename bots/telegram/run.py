@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from pydantic import ValidationError
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application
 
 from bots.client import GatewayClient
@@ -124,5 +125,13 @@ def main() -> int:
                 loop.add_signal_handler(signum, stop.set)
         await serve(settings, stop)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except InvalidToken:
+        print("flattr bot telegram: the Bot API refused FLATTR_TELEGRAM_TOKEN", file=sys.stderr)
+        return 1
+    except NetworkError as error:
+        print(f"flattr bot telegram: no Bot API at {settings.api_root}: {error}",
+              file=sys.stderr)
+        return 1
     return 0

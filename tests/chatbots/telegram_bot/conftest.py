@@ -56,14 +56,24 @@ def bot_settings(api: BotApiStandIn, gateway_url: str, token: str, **more) -> Te
 
 
 @pytest.fixture
+def telegram_settings(bot_api, proxy, bot_token):
+    """The bot's settings for the stand-in and the gateway behind the proxy."""
+
+    def make(**more) -> TelegramSettings:
+        return bot_settings(bot_api, proxy.url, bot_token, **more)
+
+    return make
+
+
+@pytest.fixture
 def memory() -> Memory:
     return LruMemory(max_entries=1000)
 
 
 @pytest.fixture
-async def telegram(bot_api, gateway: GatewayClient, proxy, bot_token,
+async def telegram(bot_api, gateway: GatewayClient, telegram_settings,
                    memory) -> AsyncIterator[TelegramBot]:
-    settings = bot_settings(bot_api, proxy.url, bot_token)
+    settings = telegram_settings()
     app = build_application(settings, gateway=gateway, memory=memory, polling=False,
                             pending=Pending(first_wait_seconds=0.1, max_wait_seconds=0.5))
     made = TelegramBot(app, bot_api, Updates())

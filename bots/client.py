@@ -110,6 +110,18 @@ class ThingCount:
 
 
 @dataclass(frozen=True)
+class InboxMessage:
+    """A message of the member's web inbox (a monthly summary, a reminder, …)."""
+
+    id: int
+    kind: str
+    period: str | None
+    subject: str
+    text: str
+    read: bool
+
+
+@dataclass(frozen=True)
 class Leased:
     """An outbox message leased to this bot: send `text` to `chat_id`, then ack `id`."""
 

@@ -117,6 +117,7 @@ class DiscordStandIn(LoopbackServer):
     heartbeats: int = 0
     session: Session | None = None
     _limits: list[tuple[str, float]] = field(default_factory=list)
+    _delays: list[tuple[str, float]] = field(default_factory=list)
     _socket: web.WebSocketResponse | None = None
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(9_000_000_000))
@@ -146,6 +147,10 @@ class DiscordStandIn(LoopbackServer):
     def limit_next(self, path_start: str, retry_after: float, count: int = 1) -> None:
         """The next `count` calls whose path starts with `path_start` get a 429."""
         self._limits.extend([(path_start, retry_after)] * count)
+
+    def delay_next(self, path_start: str, seconds: float) -> None:
+        """The next call whose path starts with `path_start` is answered `seconds` late."""
+        self._delays.append((path_start, seconds))
 
     # --- what the bot did ----------------------------------------------------------------
 
@@ -277,6 +282,11 @@ class DiscordStandIn(LoopbackServer):
         body = json.loads(raw) if raw and request.content_type == "application/json" else None
         call = Call(request.method, path, dict(request.query), body, 0, time.monotonic())
         self.calls.append(call)
+        for n, (start, seconds) in enumerate(self._delays):
+            if path.startswith(start):
+                del self._delays[n]
+                await asyncio.sleep(seconds)
+                break
         response = self._limited(path) or await self._answer(request, call)
         call.status = response.status
         return response

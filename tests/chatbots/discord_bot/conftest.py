@@ -3,6 +3,7 @@ websocket gateway on loopback), and a real gateway (each backend) behind the mis
 proxy. Reactions and commands arrive as dispatches on the websocket, as Discord sends them."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,22 +137,31 @@ def discord_settings(discord_api, proxy, bot_token):
     return make
 
 
-@pytest.fixture
-async def discord_bot(discord_api, discord_settings, gateway: GatewayClient,
-                      memory) -> AsyncIterator[DiscordBot]:
-    bot = ObservedBot(discord_settings(), gateway=gateway, memory=memory, background=False,
+@contextlib.asynccontextmanager
+async def running_bot(api: DiscordStandIn, settings: DiscordSettings, gateway: GatewayClient,
+                      memory: Memory) -> AsyncIterator[DiscordBot]:
+    """The bot logged in and connected (its delivery loop not started: tests run rounds)."""
+    bot = ObservedBot(settings, gateway=gateway, memory=memory, background=False,
                       pending=Pending(first_wait_seconds=0.1, max_wait_seconds=0.5))
     owed = asyncio.create_task(bot.pending.run_forever())
     running = asyncio.create_task(bot.start(BOT_TOKEN))
-    connected = asyncio.create_task(discord_api.connected())
+    connected = asyncio.create_task(api.connected())
     await asyncio.wait({running, connected}, return_when=asyncio.FIRST_COMPLETED)
-    if running.done():  # it could not start: its error
-        connected.cancel()
+    try:
+        if running.done():  # it could not start: its error
+            connected.cancel()
+            await running
+        yield DiscordBot(bot, api, Events(GUILD))
+    finally:
+        owed.cancel()
         await bot.close()
-        await running
-    yield DiscordBot(bot, discord_api, Events(GUILD))
-    owed.cancel()
-    await bot.close()
-    await asyncio.wait_for(running, 10)
-    await memory.close()
+        await asyncio.wait_for(running, 10)
     assert bot.errors == [], bot.errors
+
+
+@pytest.fixture
+async def discord_bot(discord_api, discord_settings, gateway: GatewayClient,
+                      memory) -> AsyncIterator[DiscordBot]:
+    async with running_bot(discord_api, discord_settings(), gateway, memory) as made:
+        yield made
+    await memory.close()

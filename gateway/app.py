@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from redis.asyncio import Redis
 
+from core import migrate
 from core.db import create_engine
 from core.settings import Settings
 from gateway import keys, revocations
@@ -105,6 +106,12 @@ async def password_workers(app: web.Application) -> AsyncIterator[None]:
     app[keys.passwords_key].close()
 
 
+async def stopping(app: web.Application) -> None:
+    """The server stopped accepting and waits for the requests in flight: a long poll ends
+    now instead of holding the stop."""
+    app[keys.stopping_key].set()
+
+
 async def freeze_startup_objects(_app: web.Application) -> None:
     """Keep the collector off the objects made at startup (modules, models, pools).
 
@@ -130,6 +137,9 @@ def create_app(
     app[keys.gateway_settings_key] = gateway_settings
     app[keys.metrics_key] = Metrics()
     app[keys.token_cache_key] = TokenCache(gateway_settings.token_cache_seconds, {}, set())
+    app[keys.migration_heads_key] = migrate.head_revisions()
+    app[keys.stopping_key] = asyncio.Event()
+    app.on_shutdown.append(stopping)
     app.cleanup_ctx.extend([database, redis_client, http_client, password_workers])
     setup_routes(app)
     return app

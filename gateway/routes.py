@@ -36,4 +36,5 @@ def setup_routes(app: web.Application) -> None:
     register(app, Api(found), API_PREFIX)
     app.router.add_get(API_PREFIX + "/openapi.json", health.openapi)
     app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

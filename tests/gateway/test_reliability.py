@@ -346,8 +346,13 @@ async def test_postgres_restart_answers_503_then_recovers_and_keeps_every_acknow
             assert listed.status == 503, await listed.text()
             assert (await listed.json())["error"]["code"] == "database_unavailable"
             down_answers.append(elapsed)
+            # Alive (nothing a restart would mend), not ready (nothing to send it).
             health, elapsed = await timed(client.get("/healthz"))
-            assert health.status == 503 and (await health.json())["status"] == "degraded"
+            assert health.status == 200 and (await health.json())["status"] == "degraded"
+            down_answers.append(elapsed)
+            ready, elapsed = await timed(client.get("/readyz"))
+            assert ready.status == 503, await ready.text()
+            assert (await ready.json())["database"].startswith("unavailable")
             down_answers.append(elapsed)
             await asyncio.sleep(0.2)
         down_slowest = max([s for s, _ in flattrer.latencies[down_from:]] + down_answers)
@@ -411,7 +416,8 @@ async def test_postgres_refusing_new_connections_is_503_not_500(
                 assert answer["error"]["code"] == "database_unavailable", answer
                 assert elapsed < ANSWER_WITHIN_SECONDS, elapsed
             health = await client.get("/healthz")
-            assert health.status == 503
+            assert health.status == 200 and (await health.json())["status"] == "degraded"
+            assert (await client.get("/readyz")).status == 503
         finally:
             await asyncio.to_thread(lingering.close)
         await asyncio.to_thread(private_postgres.wait_stopped)
@@ -447,19 +453,19 @@ async def test_postgres_not_answering_is_503_within_seconds(
                 answer("POST", "/api/v1/flattrs", json={"url": "https://pg.example/frozen"},
                        headers=auth),
                 answer("GET", "/api/v1/flattrs", headers=auth),
-                answer("GET", "/healthz"),
+                answer("GET", "/readyz"),
             )
         finally:
             private_postgres.resume()
         for status, elapsed in answers:
             assert status == 503 and elapsed < UNRESPONSIVE_ANSWER_SECONDS, (
-                f"(status, seconds) of a flattr, a listing and /healthz: {answers} "
+                f"(status, seconds) of a flattr, a listing and /readyz: {answers} "
                 f"(None: no answer within {UNRESPONSIVE_GIVE_UP_SECONDS} s)")
         started = time.monotonic()
         while await flattrer.one() != 201:
             assert time.monotonic() - started < RECOVER_WITHIN_SECONDS, "no recovery"
             await asyncio.sleep(0.1)
         recovered_after = time.monotonic() - started
-    print(f"\nfrozen PostgreSQL: flattr, listing, /healthz answered "
+    print(f"\nfrozen PostgreSQL: flattr, listing, /readyz answered "
           f"{[(status, round(seconds, 2)) for status, seconds in answers]}; "
           f"recovered {recovered_after:.2f} s after it resumed")

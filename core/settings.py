@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.money import MICROS_PER_UNIT, parse_amount
@@ -38,11 +38,22 @@ class Settings(BaseSettings):
     # smtps://… (TLS from the start). Unset: no e-mail is sent, and nobody can turn it on.
     smtp_url: str | None = None
     mail_from: str = "Flattr <flattr@localhost>"
+    # Log lines on standard error: "text" (time, level, logger, message) or "json" (one
+    # object a line, for a log collector); and the least level written.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("public_url")
     @classmethod
     def without_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def any_case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.strip().lower() if info.field_name == "log_format" else value.strip().upper()
 
     @field_validator("smtp_url")
     @classmethod

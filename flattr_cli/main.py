@@ -4,6 +4,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -563,16 +564,49 @@ async def payout_list(engine: AsyncEngine, config: Settings, handle):
 @click.option("--demo/--no-demo", default=None,
               help="Create the demo member and print its token (default: on the embedded "
                    "SQLite set-up only).")
-def serve(host: str, port: int, demo: bool | None) -> None:
-    """Run the HTTP gateway (JSON API at /api/v1)."""
+@click.option("--workers", type=click.IntRange(1, 256),
+              help="Gateway processes sharing the port (SO_REUSEPORT), each with its own "
+                   "loop, database pool and batcher, restarted by a supervising parent when "
+                   "one dies. Default: the number of cores on PostgreSQL with Redis (or "
+                   "--allow-local-limits), else 1. Several processes need PostgreSQL: SQLite "
+                   "lets one process write at a time, so they would only queue on its lock. "
+                   "Each process opens up to FLATTR_DATABASE_POOL_SIZE + "
+                   "FLATTR_DATABASE_POOL_OVERFLOW connections.")
+@click.option("--allow-local-limits", is_flag=True,
+              help="Run several processes without Redis (FLATTR_REDIS_URL): each then counts "
+                   "rate limits and learns of revoked tokens on its own.")
+@click.option("--shutdown-timeout", type=click.FloatRange(0, 600, min_open=True), default=10.0,
+              show_default=True,
+              help="Seconds the requests in flight get after SIGTERM or SIGINT before they "
+                   "are cancelled; a process has stopped within twice that plus 10 s.")
+def serve(host: str, port: int, demo: bool | None, workers: int | None,
+          allow_local_limits: bool, shutdown_timeout: float) -> None:
+    """Run the HTTP gateway (JSON API at /api/v1) until SIGTERM or SIGINT, then stop
+    gracefully: no new connections, the requests in flight answered, every flattr
+    answered 201 written."""
     from gateway import server
     from gateway.app import create_app, freeze_startup_objects
     from gateway.demo import ensure_demo
+    from gateway.logs import configure_logging
     from gateway.settings import GatewaySettings
+    from gateway.supervisor import Supervisor, WorkerSpec
 
     config = settings()
+    configure_logging(config.log_format, config.log_level)
+    sqlite = config.database_url.startswith("sqlite")
+    if workers is None:
+        shared_limits = config.redis_url is not None or allow_local_limits
+        workers = (os.cpu_count() or 1) if shared_limits and not sqlite else 1
+    if workers > 1 and sqlite:
+        raise click.ClickException(
+            f"--workers {workers} needs PostgreSQL (FLATTR_DATABASE_URL): SQLite lets one "
+            "process write at a time; use --workers 1")
+    if workers > 1 and config.redis_url is None and not allow_local_limits:
+        raise click.ClickException(
+            f"--workers {workers} without Redis would count rate limits and token "
+            "revocations per process: set FLATTR_REDIS_URL, or pass --allow-local-limits")
     migrate.upgrade(config.database_url)
-    embedded = config.database_url.startswith("sqlite") and config.redis_url is None
+    embedded = sqlite and config.redis_url is None
     if demo if demo is not None else embedded:
         made = asyncio.run(_with_engine(config, lambda engine: ensure_demo(engine, config)))
         base = f"http://{host}:{port}/api/v1"
@@ -584,10 +618,18 @@ def serve(host: str, port: int, demo: bool | None) -> None:
             f"application/json' -d '{{\"url\": \"https://example.com/\"}}' {base}/flattrs"
         )
     click.echo(f"Flattr gateway on http://{host}:{port} (database {_safe(config.database_url)},"
-               f" redis {'on' if config.redis_url else 'off'})")
-    app = create_app(config, GatewaySettings())
-    app.on_startup.append(freeze_startup_objects)
-    server.run(app, host, port)
+               f" redis {'on' if config.redis_url else 'off'}, {workers} "
+               f"process{'es' if workers > 1 else ''})")
+    try:
+        if workers > 1:
+            spec = WorkerSpec(config, GatewaySettings(), host, port, shutdown_timeout,
+                              os.getpid())
+            raise SystemExit(Supervisor(spec, workers).run())
+        app = create_app(config, GatewaySettings())
+        app.on_startup.append(freeze_startup_objects)
+        server.run(app, host, port, shutdown_timeout=shutdown_timeout)
+    except server.CannotListen as error:
+        raise click.ClickException(str(error)) from error
 
 
 async def _with_engine(config: Settings, work: Callable[[AsyncEngine], Awaitable[Any]]) -> Any:

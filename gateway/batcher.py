@@ -5,10 +5,12 @@ Requests that arrive while a write is in flight wait for the next one; a process
 FLATTR_FLATTR_WRITES_AT_ONCE writes at once (one by default). A request is answered only
 after the write holding it committed, so every 201 is durable. Each writer keeps its
 database connection between writes (taking one from the pool costs more than a small
-batch's statement) and drops it on any error.
+batch's statement) and drops it on any error. Closing waits for the writes under way
+(bounded), so that a process stopping neither cuts one short nor leaves a request unwritten.
 """
 
 import asyncio
+import contextvars
 import logging
 from typing import Generic, TypeVar
 
@@ -23,6 +25,7 @@ from gateway.metrics import Metrics
 log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+DRAIN_SECONDS = 5.0
 
 
 class WriteBatcher(Generic[Item, Result]):
@@ -38,6 +41,7 @@ class WriteBatcher(Generic[Item, Result]):
         self.writing = 0
         self.scheduled = False
         self.idle: list[AsyncConnection] = []  # kept between writes
+        self.writes: set[asyncio.Task] = set()  # under way
 
     async def apply(self, conn: AsyncConnection, items: list[Item]) -> list[Result]:
         raise NotImplementedError
@@ -49,9 +53,11 @@ class WriteBatcher(Generic[Item, Result]):
         future = asyncio.get_running_loop().create_future()
         self.pending.append((item, future))
         if not self.scheduled:
-            # Let the other requests of this loop iteration join before writing.
+            # Let the other requests of this loop iteration join before writing. The write
+            # serves many requests: it runs outside this one's context (its request id).
             self.scheduled = True
-            asyncio.get_running_loop().call_soon(self._start_writes)
+            asyncio.get_running_loop().call_soon(self._start_writes,
+                                                 context=contextvars.Context())
         return await future
 
     def _start_writes(self) -> None:
@@ -59,7 +65,9 @@ class WriteBatcher(Generic[Item, Result]):
         while self.pending and self.writing < self.max_concurrent_writes:
             batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
             self.writing += 1
-            asyncio.get_running_loop().create_task(self._write(batch))
+            task = asyncio.get_running_loop().create_task(self._write(batch))
+            self.writes.add(task)
+            task.add_done_callback(self.writes.discard)
 
     async def _write(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
         try:
@@ -93,7 +101,19 @@ class WriteBatcher(Generic[Item, Result]):
         if self.pending and not self.scheduled:
             self._start_writes()
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Finish the writes under way and those waiting for one, then close the kept
+        connections."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (self.pending or self.writes) and loop.time() < deadline:
+            if self.writes:
+                await asyncio.wait(set(self.writes), timeout=deadline - loop.time())
+            else:
+                await asyncio.sleep(0)  # the scheduled start of the next write runs
+        if self.pending or self.writes:
+            log.warning("closing with writes unfinished", extra={
+                "waiting": len(self.pending), "writing": len(self.writes)})
         while self.idle:
             await self.idle.pop().close()
 

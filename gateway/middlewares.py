@@ -1,4 +1,4 @@
-"""The edge of every request: errors in one shape, CORS for the extension, metrics."""
+"""The edge of every request: its id, errors in one shape, CORS for the extension, metrics."""
 
 import fnmatch
 import logging
@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from core.errors import DomainError
 from gateway import keys
 from gateway.errors import ApiError, error_response
+from gateway.logs import REQUEST_ID_HEADER, current_request_id, request_id_from
 from gateway.ratelimit import headers as rate_headers
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,10 @@ def _database_down(error: Exception) -> bool:
 
 
 def edge_middleware(origins: tuple[str, ...]):
-    """Every request's edge: errors in one shape, CORS for the extension, and metrics.
+    """Every request's edge: its id (on each log line and the answer's X-Request-Id), errors
+    in one shape, CORS for the extension, and metrics.
 
-    One layer rather than three: the click path crosses it twice a request.
+    One layer rather than four: the click path crosses it twice a request.
     Extension origins may call the API with a bearer token; cookies are never allowed.
     """
 
@@ -56,35 +58,46 @@ def edge_middleware(origins: tuple[str, ...]):
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
-        origin = request.headers.get("Origin")
-        cors = request.path.startswith("/api/") and allowed(origin)
-        if request.method == "OPTIONS" and cors:
-            response: web.StreamResponse = web.Response(status=204, headers=PREFLIGHT)
-        else:
-            try:
-                response = await handler(request)
-            except Exception as error:
-                response = _error_response(request, error)
-        if cors:
-            response.headers.update(CORS_HEADERS)
-            response.headers["Access-Control-Allow-Origin"] = origin
-        request.app[keys.metrics_key].observe(request, response.status,
-                                              time.perf_counter() - started)
-        response.headers.update(rate_headers(request))
-        return response
+        request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        # Keep-alive requests share their connection's task: the id is reset after each.
+        token = current_request_id.set(request_id)
+        try:
+            origin = request.headers.get("Origin")
+            cors = request.path.startswith("/api/") and allowed(origin)
+            if request.method == "OPTIONS" and cors:
+                response: web.StreamResponse = web.Response(status=204, headers=PREFLIGHT)
+            else:
+                try:
+                    response = await handler(request)
+                except web.HTTPRedirection as redirect:
+                    redirect.headers[REQUEST_ID_HEADER] = request_id
+                    raise
+                except Exception as error:
+                    response = _error_response(request, error)
+            if cors:
+                response.headers.update(CORS_HEADERS)
+                response.headers["Access-Control-Allow-Origin"] = origin
+            request.app[keys.metrics_key].observe(request, response.status,
+                                                  time.perf_counter() - started)
+            response.headers.update(rate_headers(request))
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        finally:
+            current_request_id.reset(token)
 
     return middleware
 
 
 PREFLIGHT = {
     "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key, Flattr-Identity",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key, "
+                                    "Flattr-Identity, X-Request-Id",
     "Access-Control-Max-Age": "600",
 }
 CORS_HEADERS = {
     "Vary": "Origin",
     "Access-Control-Expose-Headers": "Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
-                                     "X-RateLimit-Reset, Idempotent-Replayed",
+                                     "X-RateLimit-Reset, Idempotent-Replayed, X-Request-Id",
 }
 
 

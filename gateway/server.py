@@ -4,10 +4,15 @@ aiohttp answers a request it cannot parse (an unknown method, a header too large
 malformed request line) before any middleware runs, in text/plain, from
 `RequestHandler.handle_error`. Our request handler answers {"error": {"code", "message"}}
 instead; a runner and a server class carry it, used by `flattr serve` and by the tests.
+`run` serves one process and stops it gracefully on SIGTERM or SIGINT.
 """
 
 import asyncio
-import contextlib
+import logging
+import os
+import signal
+import threading
+import uuid
 from typing import Any
 
 from aiohttp import web
@@ -15,8 +20,13 @@ from aiohttp.http_exceptions import BadHttpMethod, BadStatusLine, HttpProcessing
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from gateway import keys
 from gateway.errors import error_response
+from gateway.logs import REQUEST_ID_HEADER
 
+log = logging.getLogger(__name__)
+PARENT_CHECK_SECONDS = 1.0
+CLEANUP_SECONDS = 10.0  # the batchers' last writes (5 s at most), Redis (2 s), pools
 DEFAULT_FIELD_SIZE = 8190  # aiohttp's max_field_size when none is given
 MESSAGE_LENGTH_MAX = 200
 
@@ -40,6 +50,7 @@ class JsonErrorsRequestHandler(RequestHandler):
         else:
             response = error_response("internal_error", "something went wrong on our side",
                                       status=status)
+        response.headers[REQUEST_ID_HEADER] = uuid.uuid4().hex  # no request to take one from
         response.force_close()
         return response
 
@@ -79,28 +90,75 @@ class GatewayRunner(web.AppRunner):
         )
 
 
-async def _serve(app: web.Application, host: str, port: int) -> None:
-    runner = GatewayRunner(app, handle_signals=True, access_log=None)
+class CannotListen(Exception):
+    """The port is taken, or the address is not one of this machine's."""
+
+
+async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool,
+                 shutdown_timeout: float, parent_pid: int | None) -> None:
+    # Our own signal handlers, not aiohttp's: theirs raise GracefulExit inside the serving
+    # task, and a cancelled task gives up its cleanup at the first timeout (batcher unflushed).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = GatewayRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=shutdown_timeout)
     await runner.setup()
+    watching = loop.create_task(_stop_when_orphaned(parent_pid, stop)) if parent_pid else None
     try:
-        await web.TCPSite(runner, host, port).start()
-        await asyncio.Event().wait()  # until SIGINT or SIGTERM raises GracefulExit
+        try:
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+        except OSError as error:
+            raise CannotListen(f"cannot listen on {host}:{port}: "
+                               f"{error.strerror or error}") from error
+        log.info("listening on %s:%s", host, port)
+        await stop.wait()
+        log.info("stopping: no new connections, finishing the requests in flight", extra={
+            "shutdown_timeout_seconds": shutdown_timeout})
+        _exit_if_stuck(shutdown_timeout)
     finally:
+        # Closes the listening socket, waits up to shutdown_timeout for the requests in
+        # flight, then runs the app's cleanup: the batchers' writes, pools, Redis.
         await runner.cleanup()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        if watching is not None:
+            watching.cancel()
+    metrics = app[keys.metrics_key]
+    log.info("stopped", extra={"requests": metrics.latency_count,
+                               "flattrs_created": metrics.flattrs_created})
 
 
-def run(app: web.Application, host: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down cleanly (as web.run_app does)."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    main = loop.create_task(_serve(app, host, port))
-    try:
-        loop.run_until_complete(main)
-    except (web.GracefulExit, KeyboardInterrupt):
-        pass
-    finally:
-        main.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(main)
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
+    """A worker whose supervisor is gone (killed outright) stops instead of holding the
+    port on its own."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(PARENT_CHECK_SECONDS)
+    log.warning("the supervising process %d is gone", parent_pid)
+    stop.set()
+
+
+def _exit_if_stuck(shutdown_timeout: float) -> None:
+    """Bound the whole stop: the requests get shutdown_timeout (then they are cancelled,
+    which takes as long again at most), the resources CLEANUP_SECONDS. A process still
+    there after that (a stuck library, a blocked loop) exits 1 from a thread."""
+    limit = 2 * shutdown_timeout + CLEANUP_SECONDS
+
+    def give_up() -> None:
+        log.error("still stopping after %.0f s: exiting", limit)
+        logging.shutdown()
+        os._exit(1)
+
+    watchdog = threading.Timer(limit, give_up)
+    watchdog.daemon = True
+    watchdog.start()
+
+
+def run(app: web.Application, host: str, port: int, *, reuse_port: bool = False,
+        shutdown_timeout: float = 10.0, parent_pid: int | None = None) -> None:
+    """Serve until SIGINT or SIGTERM (or, given parent_pid, until that parent is gone),
+    then stop gracefully: no new connections, the requests in flight answered, every
+    batched write committed, pools closed."""
+    asyncio.run(_serve(app, host, port, reuse_port=reuse_port,
+                       shutdown_timeout=shutdown_timeout, parent_pid=parent_pid))

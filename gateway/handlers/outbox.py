@@ -1,6 +1,7 @@
 """The bots' side of the outbox (scope `bot`): lease messages, acknowledge or fail them."""
 
 import asyncio
+import contextlib
 
 from core import outbox
 from core.errors import NotFound
@@ -43,6 +44,7 @@ async def lease(call: Call):
     body: OutboxLease = call.body
     app = call.request.app
     engine, options = app[keys.engine_key], app[keys.gateway_settings_key]
+    stopping = app[keys.stopping_key]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(body.wait, options.outbox_wait_max_seconds)
     while True:
@@ -51,9 +53,11 @@ async def lease(call: Call):
             leased = await outbox.lease(conn, body.platform, body.max,
                                         lease_seconds=body.lease_seconds)
         left = deadline - loop.time()
-        if leased or left <= 0:
+        if leased or left <= 0 or stopping.is_set():
             break
-        await asyncio.sleep(min(options.outbox_poll_seconds, left))
+        # A stopping server answers a waiting bot at once (it asks again, of another one).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), min(options.outbox_poll_seconds, left))
     return {"messages": [_leased_json(m) for m in leased], "lease_seconds": body.lease_seconds}
 
 

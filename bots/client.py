@@ -255,6 +255,12 @@ class GatewayClient:
         answer = await self.call("PUT", "/me/budget", identity=identity, body={"amount": amount})
         return answer["budget"]
 
+    async def messages(self, identity: str, *, limit: int = 20) -> list[InboxMessage]:
+        """The member's web inbox, newest first: at most `limit` (1 to 100) messages."""
+        answer = await self.call("GET", "/messages", identity=identity, query={"limit": limit})
+        return [InboxMessage(m["id"], m["kind"], m["period"], m["subject"], m["text"],
+                             m["read"]) for m in answer["messages"]]
+
     # --- flattrs -------------------------------------------------------------------------
 
     async def flattr(self, identity: str, *, thing: str | None = None, url: str | None = None,

@@ -145,6 +145,9 @@ async def _unlink(interaction: discord.Interaction) -> str:
     except GatewayError as error:
         if error.code in ("not_found", "identity_not_linked"):
             return "This Discord account is not linked to Flattr."
+        if error.code == "insufficient_scope":
+            return ("Unlink this Discord account on the website, under Linked chats: "
+                    f"{_bot(interaction).settings.public_url}")
         raise
     return "Unlinked: your reactions flattr nothing any more."
 
@@ -184,7 +187,12 @@ async def _budget(interaction: discord.Interaction, amount: str | None) -> str:
     amount = amount.strip().replace(",", ".")
     if not AMOUNT.match(amount):
         return f"`{amount[:20]}` is not an amount: write it like 5 or 2.50."
-    now = await gateway.set_budget(who, amount)
+    try:
+        now = await gateway.set_budget(who, amount)
+    except GatewayError as error:
+        if error.code == "insufficient_scope":  # the gateway lets bots only read and flattr
+            return f"Set your budget on the website: {_bot(interaction).settings.public_url}"
+        raise
     month = await gateway.month(who)
     return f"Your monthly budget is now {now} {month.currency}."
 
@@ -317,6 +325,8 @@ async def flattr_settings(interaction: discord.Interaction, emoji: str | None = 
 async def _settings(interaction: discord.Interaction, emoji: str | None,
                     channels: str | None) -> str:
     bot = _bot(interaction)
+    if interaction.guild_id is None:
+        return "Use /flattr-settings in the server whose settings you want to see or change."
     changes: dict[str, object] = {}
     if emoji is not None:
         chosen = None if emoji.strip().lower() == "default" else parse_emoji(emoji)

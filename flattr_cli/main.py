@@ -682,6 +682,15 @@ def bot_telegram() -> None:
     raise SystemExit(main())
 
 
+@bot.command("discord")
+def bot_discord() -> None:
+    """Run the Discord bot: FLATTR_DISCORD_TOKEN, FLATTR_GATEWAY_URL, FLATTR_GATEWAY_TOKEN
+    (FLATTR_DISCORD_API_URL, FLATTR_DISCORD_GATEWAY_URL, FLATTR_REDIS_URL optional)."""
+    from bots.discord.run import main
+
+    raise SystemExit(main())
+
+
 # --- the browser extension ----------------------------------------------------------------
 
 

@@ -40,6 +40,9 @@ class FlattrBot(discord.Client):
     def __init__(self, settings: DiscordSettings, *, gateway: GatewayClient, memory: Memory,
                  pending: Pending | None = None, background: bool = True) -> None:
         use_hosts(settings)
+        # The bot has no voice: discord.py's warnings that voice's libraries are missing are
+        # noise in its log.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(intents=discord.Intents.default(),
                          max_ratelimit_timeout=MAX_RATELIMIT_SECONDS)
         self.settings = settings

@@ -118,10 +118,11 @@ async def discord_api() -> AsyncIterator[DiscordStandIn]:
 
 
 def bot_settings(api: DiscordStandIn, gateway_url: str, token: str, **more) -> DiscordSettings:
-    return DiscordSettings(discord_token=BOT_TOKEN, discord_api_url=api.api_url,
-                           discord_gateway_url=api.gateway_url, gateway_url=gateway_url,
-                           gateway_token=token, redis_url=None, public_url=PUBLIC_URL,
-                           discord_dm_interval_seconds=0.05, **more)
+    return DiscordSettings(**{
+        "discord_token": BOT_TOKEN, "discord_api_url": api.api_url,
+        "discord_gateway_url": api.gateway_url, "gateway_url": gateway_url,
+        "gateway_token": token, "redis_url": None, "public_url": PUBLIC_URL,
+        "discord_dm_interval_seconds": 0.05, **more})
 
 
 @pytest.fixture

@@ -2,13 +2,17 @@
 
 Both are driven by wrk with the same load (64 connections, many members flattring many
 URLs) in the same run. Prints both request rates, their ratio and the gateway's p50/p99
-latency, then checks that the database holds exactly the flattrs answered 201.
+latency, then checks that the database holds exactly the flattrs answered 201. With
+--workers N the gateway runs a second time as N processes (`flattr serve --workers N`) and
+the rate of N processes is compared with the rate of one.
 
     .venv/bin/python bench/clicks.py [--seconds 10] [--connections 64] [--members 2000]
+                                     [--workers 2]
 """
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -72,9 +76,12 @@ async def make_members(url: str, count: int) -> list[str]:
 
 
 @contextmanager
-def process(command: list[str], port: int, env: dict[str, str]):
-    proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+def process(command: list[str], port: int, env: dict[str, str], stderr_path: Path):
+    """Run a server until the block ends, then stop it with SIGTERM (gracefully) and wait.
+    Its standard error goes to a file (a pipe nobody reads could fill and stall it)."""
+    with open(stderr_path, "w") as stderr:
+        proc = subprocess.Popen(command, env={**os.environ, **env},
+                                stdout=subprocess.DEVNULL, stderr=stderr, text=True)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -83,15 +90,17 @@ def process(command: list[str], port: int, env: dict[str, str]):
                     break
             except OSError:
                 if proc.poll() is not None:
-                    raise SystemExit(f"{command[0]} exited: {proc.stderr.read()}") from None
+                    raise SystemExit(f"{command[0]} exited: {stderr_path.read_text()}") \
+                        from None
                 time.sleep(0.1)
         yield proc
     finally:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def wrk(port: int, seconds: int, connections: int, token_file: Path, *,
@@ -110,20 +119,41 @@ def wrk(port: int, seconds: int, connections: int, token_file: Path, *,
             "p50_ms": int(latency["p50_us"]) / 1000, "p99_ms": int(latency["p99_us"]) / 1000}
 
 
-def gateway_counts(port: int) -> dict[str, int]:
-    """The 201s the gateway sent to POST /api/v1/flattrs and its batched writes (/metrics)."""
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+def gateway_counts(log_path: Path) -> dict[str, int]:
+    """The 201s the gateway's processes sent and their batched writes, summed from the line
+    each process logs when it stops (FLATTR_LOG_FORMAT=json)."""
+    stopped = [line for line in map(json.loads, log_path.read_text().splitlines())
+               if line["message"] == "stopped" and "flattrs_created" in line]
+    if not stopped:
+        raise SystemExit(f"the gateway did not stop cleanly:\n{log_path.read_text()}")
+    return {"processes": len(stopped),
+            "sent": sum(line["flattrs_created"] for line in stopped),
+            "batches": sum(line["flattr_batches"] for line in stopped),
+            "batched": sum(line["flattr_batch_requests"] for line in stopped)}
 
-    def count(pattern: str) -> int:
-        found = re.search(pattern + r" (\d+)", metrics)
-        return int(found.group(1)) if found else 0
 
-    return {
-        "created": count(r'flattr_http_requests_total\{method="POST",route="/api/v1/flattrs",'
-                         r'status="201"\}'),
-        "batches": count("flattr_flattr_batches_total"),
-        "batched": count("flattr_flattr_batch_requests_total"),
-    }
+def run_gateway(url: str, redis_url: str, workers: int, seconds: int, connections: int,
+                token_file: Path, tmp: Path) -> dict:
+    """One timed wrk run against `flattr serve --workers N`, stopped by SIGTERM after it."""
+    port = free_port()
+    env = {"FLATTR_DATABASE_URL": url, "FLATTR_REDIS_URL": redis_url,
+           "FLATTR_RATE_LIMIT_PER_MINUTE": "1000000000",
+           "FLATTR_RATE_LIMIT_PER_MINUTE_PER_ADDRESS": "1000000000",
+           "FLATTR_LOG_FORMAT": "json"}
+    log_path = tmp / f"gateway-{workers}.log"
+    stored_before = flattr_count(url)
+    with process([str(ROOT / ".venv/bin/flattr"), "serve", "--no-demo", "--port", str(port),
+                  "--workers", str(workers)], port, env, log_path):
+        for _ in range(50):  # every process up (a worker answers once it listens)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read()
+        # Each process has its own token cache: a longer warm-up caches the tokens in each.
+        wrk(port, 2 * workers, connections, token_file, warmup=True)
+        measured = wrk(port, seconds, connections, token_file)
+        time.sleep(1)  # requests still in flight when wrk stopped are answered now
+    counts = gateway_counts(log_path)
+    if counts["processes"] != workers:
+        raise SystemExit(f"{counts['processes']} of {workers} processes stopped cleanly")
+    return {**measured, **counts, "stored": flattr_count(url) - stored_before}
 
 
 def flattr_count(url: str) -> int:
@@ -136,6 +166,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="also run the gateway as this many processes and compare")
     parser.add_argument("--database-url", default=os.environ.get(
         "FLATTR_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default=os.environ.get(
@@ -151,40 +183,44 @@ def main() -> None:
 
         bare_port = free_port()
         with process([sys.executable, str(HERE / "bare_handler.py"), str(bare_port)],
-                     bare_port, {}):
+                     bare_port, {}, Path(tmp) / "bare.log"):
             wrk(bare_port, 2, args.connections, token_file, warmup=True)
             bare = wrk(bare_port, args.seconds, args.connections, token_file)
 
-        port = free_port()
-        env = {"FLATTR_DATABASE_URL": url, "FLATTR_REDIS_URL": args.redis_url,
-               "FLATTR_RATE_LIMIT_PER_MINUTE": "1000000000",
-               "FLATTR_RATE_LIMIT_PER_MINUTE_PER_ADDRESS": "1000000000"}
-        with process([str(ROOT / ".venv/bin/flattr"), "serve", "--no-demo", "--port",
-                      str(port)], port, env):
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read()
-            wrk(port, 2, args.connections, token_file, warmup=True)
-            gateway = wrk(port, args.seconds, args.connections, token_file)
-            time.sleep(1)  # requests still in flight when wrk stopped are answered now
-            counts = gateway_counts(port)
-            sent = counts["created"]
-        stored = flattr_count(url)
+        gateway = run_gateway(url, args.redis_url, 1, args.seconds, args.connections,
+                              token_file, Path(tmp))
+        several = None
+        if args.workers > 1:
+            several = run_gateway(url, args.redis_url, args.workers, args.seconds,
+                                  args.connections, token_file, Path(tmp))
 
     ratio = gateway["rate"] / bare["rate"]
-    print(f"{'':24}{'bare handler':>14}{'gateway':>14}")
-    print(f"{'requests/s':24}{bare['rate']:>14.0f}{gateway['rate']:>14.0f}")
-    print(f"{'p50 latency (ms)':24}{bare['p50_ms']:>14.2f}{gateway['p50_ms']:>14.2f}")
-    print(f"{'p99 latency (ms)':24}{bare['p99_ms']:>14.2f}{gateway['p99_ms']:>14.2f}")
-    print(f"{'answers 201/200/other':24}{'':>14}"
-          f"{gateway['created']:>6}/{gateway['existed']}/{gateway['other']}")
+    columns = [("bare handler", bare), ("gateway", gateway)]
+    if several is not None:
+        columns.append((f"gateway x{args.workers}", several))
+    print(f"{'':24}" + "".join(f"{name:>14}" for name, _ in columns))
+    for label, key, form in [("requests/s", "rate", ".0f"), ("p50 latency (ms)", "p50_ms", ".2f"),
+                             ("p99 latency (ms)", "p99_ms", ".2f")]:
+        print(f"{label:24}" + "".join(f"{figures[key]:>14{form}}" for _, figures in columns))
+    print(f"{'answers 201/200/other':24}{'':>14}" + "".join(
+        f"{figures['created']}/{figures['existed']}/{figures['other']}".rjust(14)
+        for _, figures in columns[1:]))
     print(f"ratio gateway/bare: {ratio:.2f} (target >= {TARGET_RATIO:.2f}); "
           f"gateway p99 {gateway['p99_ms']:.1f} ms (target <= {TARGET_P99_MS:.0f} ms)")
-    print(f"batched writes: {counts['batches']}, "
-          f"{counts['batched'] / max(counts['batches'], 1):.1f} requests each on average")
-    # wrk drops the answers in flight when it stops, so the server's own count of the 201s
-    # it sent is the exact one; wrk's is a lower bound of it.
-    print(f"durability: the gateway answered 201 {sent} times (wrk saw {gateway['created']} "
-          f"in the timed run), the database holds {stored} flattrs")
-    if stored != sent:
+    if several is not None:
+        print(f"{args.workers} processes / 1 process: {several['rate'] / gateway['rate']:.2f} "
+              f"({os.cpu_count()} cores, shared with wrk and PostgreSQL)")
+    failed = False
+    for name, figures in columns[1:]:
+        print(f"{name}: batched writes {figures['batches']}, "
+              f"{figures['batched'] / max(figures['batches'], 1):.1f} requests each on average")
+        # wrk drops the answers in flight when it stops, so the server's own count of the
+        # 201s it sent is the exact one; wrk's is a lower bound of it.
+        print(f"{name}: durability: answered 201 {figures['sent']} times (wrk saw "
+              f"{figures['created']} in the timed run), the database holds "
+              f"{figures['stored']} new flattrs")
+        failed = failed or figures["stored"] != figures["sent"]
+    if failed:
         raise SystemExit("DURABILITY FAILED: the database does not hold exactly the 201s")
     if ratio < TARGET_RATIO or gateway["p99_ms"] > TARGET_P99_MS:
         print("TARGET MISSED")

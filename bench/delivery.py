@@ -177,7 +177,8 @@ async def lease_ack_rate(database_url: str, messages: int = 20000, *, bots: int 
     bot_secrets = await bot_tokens(database_url, bots)
     port = free_port()
     env = {"FLATTR_DATABASE_URL": database_url, "FLATTR_REDIS_URL": redis_url or ""}
-    command = [str(ROOT / ".venv/bin/flattr"), "serve", "--no-demo", "--port", str(port)]
+    command = [str(ROOT / ".venv/bin/flattr"), "serve", "--no-demo", "--port", str(port),
+               "--workers", "1"]
     base = f"http://127.0.0.1:{port}"
     with process(command, port, env):
         batched = await deliver(base, bot_secrets, messages, batch=True)

@@ -127,7 +127,9 @@ async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool
             watching.cancel()
     metrics = app[keys.metrics_key]
     log.info("stopped", extra={"requests": metrics.latency_count,
-                               "flattrs_created": metrics.flattrs_created})
+                               "flattrs_created": metrics.flattrs_created,
+                               "flattr_batches": metrics.flattr_batches,
+                               "flattr_batch_requests": metrics.flattr_batch_requests})
 
 
 async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:

@@ -146,6 +146,8 @@ class BotApiStandIn(LoopbackServer):
         assert self._arrived is not None
         offset = int(params.get("offset") or 0)
         wait = min(float(params.get("timeout") or 0), 1.0)
+        if offset:  # as Telegram: an offset confirms, and forgets, every update before it
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
 
         def due() -> list[dict[str, Any]]:
             return [u for u in self._updates if u["update_id"] >= offset]

@@ -21,6 +21,7 @@ from bots.client import GatewayClient
 from bots.memory import Memory
 from bots.telegram import channels, commands, reactions
 from bots.telegram.counts import FLATTR_DATA, CountEditor
+from bots.telegram.ordering import InOrderProcessor
 from bots.telegram.services import SERVICES, Services, services
 from bots.telegram.settings import TelegramSettings
 from bots.telegram.texts import COMMANDS
@@ -54,7 +55,8 @@ def build_application(settings: TelegramSettings, *, gateway: GatewayClient, mem
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     root = settings.api_root
     builder = (ApplicationBuilder().token(settings.telegram_token.get_secret_value())
-               .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot"))
+               .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+               .concurrent_updates(InOrderProcessor(settings.telegram_concurrent_updates)))
     if rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=1))
     if not polling:

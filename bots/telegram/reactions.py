@@ -59,6 +59,7 @@ async def reacted(update: Update, context: Context) -> None:
     user = change.user
     if user is None or user.is_bot:  # anonymous admins react as the chat
         return
+    # In order with the post and the user's other updates: ordering.InOrderProcessor.
     emoji = await found.emoji(change.chat.id)
     before = any(getattr(r, "emoji", None) == emoji for r in change.old_reaction)
     after = any(getattr(r, "emoji", None) == emoji for r in change.new_reaction)

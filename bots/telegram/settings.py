@@ -19,6 +19,8 @@ class TelegramSettings(BotSettings):
     telegram_webhook_secret: SecretStr | None = None  # checked on every posted update
     # The default flattr emoji of a chat whose admins chose none (one of Telegram's).
     telegram_emoji: str = "👍"
+    # Updates handled at once (a user's reactions to one post still one after the other).
+    telegram_concurrent_updates: int = Field(default=64, ge=1, le=1024)
     # Seconds between two edits of a channel post's button (its live count).
     telegram_count_edit_seconds: float = Field(default=5.0, ge=0.0, le=3600.0)
 

@@ -1,6 +1,7 @@
 """The real PTB Application of the bot against the Bot API stand-in, and a real gateway
 (each backend) behind the misbehaving proxy; updates are fed to `process_update`."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -33,6 +34,13 @@ class TelegramBot:
     async def feed(self, *updates: dict) -> None:
         for data in updates:
             await self.app.process_update(Update.de_json(data, self.app.bot))
+
+    async def feed_at_once(self, *updates: dict) -> None:
+        """As the Application takes updates from its queue: each started in order, through
+        the bot's update processor, all running together."""
+        parsed = [Update.de_json(data, self.app.bot) for data in updates]
+        await asyncio.gather(*(self.app.update_processor.process_update(
+            update, self.app.process_update(update)) for update in parsed))
 
     async def start(self, user_id: int) -> None:
         """The user opens the private chat and presses Start: a member of their own."""

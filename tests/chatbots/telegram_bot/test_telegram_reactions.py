@@ -57,6 +57,19 @@ async def test_a_reaction_flattrs_the_post_and_taking_it_away_takes_it_back(tele
     assert telegram.api.sent_to(CHAT["id"]) == []  # nothing said in the group
 
 
+async def test_reactions_handled_at_once_keep_their_order(telegram, engine):
+    await telegram.start(FAN)
+    message_id = await post_by(telegram, AUTHOR)
+    await telegram.feed(react(telegram, message_id, FAN, new=["❤"]))  # the emoji is known
+    for _ in range(5):
+        await telegram.feed_at_once(react(telegram, message_id, FAN),
+                                    react(telegram, message_id, FAN, old=["👍"], new=[]))
+        assert await flattred(engine) == []
+    await telegram.feed_at_once(*(react(telegram, message_id, FAN) for _ in range(5)))
+    assert len(await flattred(engine)) == 1
+    assert len(telegram.app.update_processor.order) == 0  # nothing left behind
+
+
 async def test_the_chat_s_own_emoji_flattrs_and_the_default_no_longer(telegram, engine,
                                                                      gateway):
     await gateway.change_chat_settings(f"telegram:{CHAT['id']}", emoji="🔥")

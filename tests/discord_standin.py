@@ -241,8 +241,9 @@ class DiscordStandIn(LoopbackServer):
                 await self._identify(socket, request, data["d"])
             elif data["op"] == 6:
                 await self._resume(socket, data["d"])
-        if self._socket is socket:
+        if self._socket is socket:  # the live client went away
             self._socket = None
+            self._connected.clear()
         return socket
 
     async def _identify(self, socket: web.WebSocketResponse, request: web.Request,

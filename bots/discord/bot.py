@@ -76,6 +76,11 @@ class FlattrBot(discord.Client):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        # discord.py waits a while after READY for the servers before it dispatches `ready`;
+        # closed meanwhile, that wait would wake to a client without a loop and fail.
+        waiting = getattr(self._connection, "_ready_task", None)
+        if waiting is not None and not waiting.done():
+            waiting.cancel()
         await super().close()
 
     async def on_ready(self) -> None:

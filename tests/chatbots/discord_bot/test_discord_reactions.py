@@ -2,13 +2,16 @@
 dispatches as Discord sends them, a real gateway on each backend behind the proxy."""
 
 import asyncio
+import uuid
 
 import pytest
-from conftest import CHANNEL, GUILD, OTHER_CHANNEL
+from conftest import CHANNEL, GUILD, OTHER_CHANNEL, running_bot
 
 from bots.discord.settings import DiscordSettings
+from bots.memory import RedisMemory
 from chat_flattrs import flattred
 from core import members
+from support import require_redis
 
 FAN, AUTHOR, STRANGER, HELPER_BOT = (100000000000000222, 100000000000000111,
                                      100000000000000333, 100000000000000999)
@@ -171,8 +174,6 @@ async def test_the_servers_emoji_and_channels_decide_what_flattrs(discord_bot, p
 async def test_a_reaction_storm_is_cut_to_the_members_limit(discord_api, discord_settings,
                                                             gateway, memory, web_member,
                                                             engine, proxy):
-    from conftest import running_bot
-
     settings: DiscordSettings = discord_settings(discord_reaction_burst=3,
                                                  discord_reaction_refill_seconds=3600)
     async with running_bot(discord_api, settings, gateway, memory) as discord_bot:
@@ -185,3 +186,20 @@ async def test_a_reaction_storm_is_cut_to_the_members_limit(discord_api, discord
         assert len(flattr_calls(proxy)) == 3
         (slow_down,) = discord_bot.api.dms(FAN)
         assert slow_down["content"].startswith("You react faster than I can flattr")
+
+
+async def test_with_redis_a_nudge_a_day_holds_across_a_restart(discord_api, discord_settings,
+                                                               gateway, web_member):
+    url, namespace = require_redis(), f"flattr-discord-test-{uuid.uuid4().hex[:10]}"
+    discord_api.add_user(AUTHOR)
+    await web_member("author", identity=f"discord:{AUTHOR}")
+    for message_id in (POST, SECOND_POST):  # the same reactor, before and after a restart
+        memory = RedisMemory(url, namespace=namespace)
+        try:
+            async with running_bot(discord_api, discord_settings(), gateway,
+                                   memory) as discord_bot:
+                await discord_bot.react(STRANGER, message_id, AUTHOR)
+        finally:
+            await memory.close()
+    assert len(discord_api.dms(STRANGER)) == 1
+    assert len(discord_api.identifies) == 2

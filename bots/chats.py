@@ -1,6 +1,6 @@
 """A chat's settings (emoji, owner, channels) as a bot reads them: from the gateway through
 a short cache, so that a burst of reactions asks once; an older copy, or the defaults,
-while the gateway cannot be reached. Shared by the bots: the key is the chat's
+while the gateway cannot be reached. For any bot: the key is the chat's
 (`telegram:<chat id>`, `discord:<server id>`)."""
 
 import time

@@ -1,6 +1,6 @@
-"""What `flattr bot telegram` and `flattr bot discord` share: settings read once, any problem
-said in one line on standard error (exit code 2, no traceback), and a run until SIGINT or
-SIGTERM."""
+"""What a bot's command (`flattr bot discord`, …) needs to start: settings read once, any
+problem said in one line on standard error (exit code 2, no traceback), and a run until
+SIGINT or SIGTERM."""
 
 import asyncio
 import contextlib

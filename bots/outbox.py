@@ -1,6 +1,7 @@
-"""What both bots' delivery loops share: lease a platform's messages from the gateway's
-outbox, acknowledge each as soon as the platform took it, or tell the gateway how it failed
-(a retry after, or for good), and go on leasing while the gateway is away for a moment.
+"""What a bot's delivery loop needs besides its sending: lease a platform's messages from
+the gateway's outbox, acknowledge each as soon as the platform took it, or tell the gateway
+how it failed (a retry after, or for good), and go on leasing while the gateway is away for
+a moment.
 
 A bot's loop subclasses `OutboxLoop` and writes `round()`: what it sends and how it paces."""
 

@@ -25,6 +25,7 @@ import asyncio
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -202,8 +203,9 @@ async def bench(server_url: str, count: int, window: int, runs: int,
         env = {"FLATTR_DATABASE_URL": url, "FLATTR_REDIS_URL": redis_url or ""}
         command = [str(ROOT / ".venv/bin/flattr"), "serve", "--no-demo", "--port", str(port)]
         api = await BotApiStandIn().start()
+        logs = Path(tempfile.mkdtemp(prefix="flattr-bench-"))
         try:
-            with process(command, port, env) as gateway:
+            with process(command, port, env, logs / "gateway.stderr") as gateway:
                 for run in range(1, runs + 1):
                     result = await measure(run, count, window, f"http://127.0.0.1:{port}",
                                            token, gateway.pid, api)

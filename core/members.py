@@ -239,5 +239,11 @@ async def identities_of(conn: AsyncConnection, member_id: int) -> list[dict]:
     return [dict(r) for r in rows.mappings()]
 
 
+async def identity_id_of(conn: AsyncConnection, member_id: int, identity: str) -> int | None:
+    """The id of `identity` when it is linked to this member."""
+    return await conn.scalar(select(identities.c.id).where(
+        identities.c.member_id == member_id, identities.c.identity == identity))
+
+
 async def member_count(conn: AsyncConnection) -> int:
     return await conn.scalar(select(func.count()).select_from(members))

@@ -78,6 +78,9 @@ class Endpoint:
     # which must hold neither a pooled connection nor SQLite's write lock.
     own_connections: bool = False
     description: str | None = None  # beyond the summary, for the OpenAPI document
+    # A bot acting for a chat user (Flattr-Identity) may call it although its scope is more
+    # than such a bot has: what a member does from their chat (their budget, unlinking it).
+    chat_user_may: bool = False
 
 
 @dataclass
@@ -92,12 +95,13 @@ class Api:
         response: type[BaseModel] | None = None, status: int = 200, money: bool = False,
         errors: tuple[str, ...] = (), writes: bool | None = None, batched: bool = False,
         own_connections: bool = False, description: str | None = None,
+        chat_user_may: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(Endpoint(
                 method, path, handler, summary, scope, body, query, response, status, money,
                 errors, method != "GET" if writes is None else writes, batched, own_connections,
-                description,
+                description, chat_user_may,
             ))
             return handler
 
@@ -114,7 +118,8 @@ async def handle(endpoint: Endpoint, request: web.Request) -> web.Response:
         if principal is None:
             raise ApiError("unauthorized", "sign in: send Authorization: Bearer <token>",
                            {"WWW-Authenticate": "Bearer"})
-        principal.require(endpoint.scope)
+        if not (endpoint.chat_user_may and principal.acting_for):
+            principal.require(endpoint.scope)
     body = await _parse_body(endpoint, request)
     query = _parse_query(endpoint, request)
     engine = request.app[keys.engine_key]

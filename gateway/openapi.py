@@ -97,6 +97,8 @@ def _operation(endpoint: Endpoint, definitions: dict[str, Any]) -> dict[str, Any
     if endpoint.scope is not None:
         operation["security"] = [{"bearer": [endpoint.scope]}]
         operation["x-scope"] = endpoint.scope
+        if endpoint.chat_user_may:
+            operation["x-chat-user-may"] = True
     if endpoint.money:
         operation["parameters"].append({
             "name": "Idempotency-Key", "in": "header", "required": False,

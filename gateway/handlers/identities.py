@@ -1,6 +1,7 @@
 """Linking chat identities: a one-time code made here, redeemed by a bot."""
 
 from core import link_codes, members
+from core.errors import InsufficientScope
 from gateway.api import Api, Call
 from gateway.present import when
 
@@ -25,7 +26,14 @@ async def list_identities(call: Call):
 
 
 @api.route("DELETE", "/identities/{id}", summary="Unlink a chat identity", scope="account",
-           errors=("not_found",))
+           errors=("not_found",), chat_user_may=True,
+           description="A bot acting for a chat user (Flattr-Identity) may unlink that "
+           "identity, and no other: the /unlink command of the chat bots.")
 async def unlink(call: Call):
+    acting_for = call.principal.acting_for
+    if acting_for is not None:
+        linked = await members.identity_id_of(call.conn, call.member_id, acting_for)
+        if linked != call.path_id():
+            raise InsufficientScope(f"a bot acting for {acting_for} may unlink only it")
     await members.unlink_identity(call.conn, call.member_id, call.path_id())
     return {"unlinked": call.path_id()}

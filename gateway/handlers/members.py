@@ -72,7 +72,9 @@ async def month_of(call: Call, member: members.Member) -> dict:
 
 
 @api.route("PUT", "/me/budget", summary="Set the monthly budget", scope="account",
-           body=AmountBody, money=True, errors=("invalid_amount", "budget_below_minimum"))
+           body=AmountBody, money=True, errors=("invalid_amount", "budget_below_minimum"),
+           chat_user_may=True, description="A bot acting for a chat user (Flattr-Identity) "
+           "may set that member's budget: the /budget command of the chat bots.")
 async def set_budget(call: Call):
     updated = await members.set_budget(
         call.conn, call.member_id, parse_amount(call.body.amount), call.settings

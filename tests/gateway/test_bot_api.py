@@ -312,12 +312,34 @@ async def test_a_bot_acting_for_an_identity_gets_a_clear_answer_on_every_route(
         if response.status >= 400:
             assert response.status in (400, 403, 404, 409, 422), (where, answer)
             outcomes[where] = answer["error"]["code"]
-        if endpoint.scope in ("account", "admin", "bot"):
+        if endpoint.scope in ("account", "admin", "bot") and not endpoint.chat_user_may:
             assert outcomes.get(where) == "insufficient_scope", (where, answer)
-    # What a chat user does through the bot works.
+    # What a chat user does through the bot works: their budget is set, the identity the
+    # bot acts for may be unlinked (the path's id 1 is not ann's: refused, as any other).
     for where in ("GET /me", "POST /flattrs", "DELETE /flattrs", "GET /flattrs",
-                  "GET /things", "GET /identities", "POST /subscriptions"):
+                  "GET /things", "GET /identities", "POST /subscriptions", "PUT /me/budget"):
         assert where not in outcomes, (where, outcomes[where])
+    assert {where for where, code in outcomes.items() if code == "insufficient_scope"} >= {
+        "POST /payouts", "POST /transfers", "POST /link-codes", "GET /tokens", "POST /claims",
+        "PUT /me/notifications"}
+
+
+async def test_a_bot_acting_for_a_chat_user_unlinks_that_identity_and_no_other(
+    bot, sign_up, engine
+):
+    ann = await sign_up("ann")
+    await link(engine, ann.id, "telegram:42")
+    await link(engine, ann.id, "discord:77")
+    acting = bot.acting_for("telegram:42")
+    linked = {i["identity"]: i["id"]
+              for i in (await acting.call("GET", "/identities", 200))["identities"]}
+    assert await acting.error("DELETE", f"/identities/{linked['discord:77']}",
+                              403) == "insufficient_scope"
+    assert (await acting.call("DELETE", f"/identities/{linked['telegram:42']}",
+                              200))["unlinked"] == linked["telegram:42"]
+    left = (await bot.acting_for("discord:77").call("GET", "/identities", 200))["identities"]
+    assert [i["identity"] for i in left] == ["discord:77"]
+    assert await acting.error("GET", "/me", 403) == "identity_not_linked"
 
 
 @pytest.mark.parametrize(("identity", "status", "code"), [

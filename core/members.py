@@ -247,3 +247,24 @@ async def identity_id_of(conn: AsyncConnection, member_id: int, identity: str) -
 
 async def member_count(conn: AsyncConnection) -> int:
     return await conn.scalar(select(func.count()).select_from(members))
+
+
+async def set_password_hash(conn: AsyncConnection, member_id: int, password_hash: str) -> None:
+    """A new password (`hash_password`'s result: the gateway hashes off its event loop)."""
+    result = await conn.execute(
+        update(members).where(members.c.id == member_id).values(password_hash=password_hash)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"no member with id {member_id}")
+
+
+async def set_email(conn: AsyncConnection, member_id: int, email: str | None) -> Member:
+    """The member's e-mail address (None: none)."""
+    if email is not None and (len(email) > 254 or not EMAIL_PATTERN.fullmatch(email)):
+        raise InvalidEmail(f"{email!r} is not an email address")
+    result = await conn.execute(
+        update(members).where(members.c.id == member_id).values(email=email)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"no member with id {member_id}")
+    return await member_by_id(conn, member_id)

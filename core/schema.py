@@ -442,3 +442,31 @@ chat_settings = Table(
     Column("updated_at", Timestamp, nullable=False),
     CheckConstraint("chat LIKE 'telegram:%' OR chat LIKE 'discord:%'", name="network_known"),
 )
+
+# The web pages' sessions: the cookie carries a random secret, the row only its hash. A
+# session ends when its member signs out (ended_at) or when it expires.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp),
+    Index("ix_web_sessions_member_id", "member_id"),
+)
+
+# One-time sign-in links a chat bot hands a member made in chat (who has no password).
+sign_in_links = Table(
+    "sign_in_links",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("identity", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("used_at", Timestamp),
+)

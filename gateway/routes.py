@@ -16,14 +16,16 @@ from gateway.handlers import (
     money,
     notifications,
     outbox,
+    sign_in_links,
     subscriptions,
     things,
     tokens,
 )
 from gateway.openapi import API_PREFIX
+from gateway.pages import setup_pages
 
 API_MODULES = (members, notifications, messages, tokens, flattrs, things, claims, identities,
-               subscriptions, money, bot, outbox, admin)
+               subscriptions, money, bot, sign_in_links, outbox, admin)
 
 
 def endpoints() -> list[Endpoint]:
@@ -38,3 +40,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    setup_pages(app)

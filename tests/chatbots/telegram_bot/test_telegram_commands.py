@@ -127,16 +127,17 @@ async def test_budget_shows_the_budget_and_its_minimum(telegram):
     assert telegram.said_to(ANA)[-1] == "lots is not an amount: write it like 5 or 2.50."
 
 
-@pytest.mark.xfail(strict=True, reason="the gateway lets a bot acting for a chat user only "
-                   "read and flattr (gateway/principal.py BOT_ACTS_WITH): PUT /me/budget and "
-                   "DELETE /identities/{id} need the account scope")
 async def test_budget_and_unlink_change_the_account(telegram, engine):
     await telegram.start(ANA)
     await telegram.feed(telegram.updates.command(ANA, "/budget 5"))
     assert telegram.said_to(ANA)[-1] == "Your monthly budget is now 5.00 EUR."
+    await telegram.feed(telegram.updates.command(ANA, "/budget 1"))
+    assert "2.00" in telegram.said_to(ANA)[-1] and "now" not in telegram.said_to(ANA)[-1]
     await telegram.feed(telegram.updates.command(ANA, "/unlink"))
     assert telegram.said_to(ANA)[-1].startswith("Unlinked")
     assert await rows(engine, identities) == 0
+    await telegram.feed(telegram.updates.command(ANA, "/unlink"))
+    assert telegram.said_to(ANA)[-1].startswith("This Telegram account has no Flattr account")
 
 
 async def test_settings_by_a_chat_admin_changes_the_chat_s_emoji(telegram, gateway):

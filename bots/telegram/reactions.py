@@ -46,11 +46,12 @@ async def seen(update: Update, context: Context) -> None:
                                AUTHOR_TTL_SECONDS)
 
 
-async def _author(found: Services, chat_id: int, message_id: int) -> str | None:
-    author = await found.memory.get(author_key(chat_id, message_id))
-    if author is not None and author.startswith("chat:"):
-        return (await found.chat(int(author.removeprefix("chat:")))).owner
-    return author
+async def _author(found: Services, remembered: str) -> str | None:
+    """The chat identity a remembered author stands for: a chat posting as itself (a
+    channel's post forwarded to its discussion group) is its claimer's, None unclaimed."""
+    if remembered.startswith("chat:"):
+        return (await found.chat(int(remembered.removeprefix("chat:")))).owner
+    return remembered
 
 
 async def reacted(update: Update, context: Context) -> None:
@@ -75,18 +76,19 @@ async def reacted(update: Update, context: Context) -> None:
 async def _flattr(context: Context, found: Services, update_id: int, user_id: int, thing: str,
                   title: str | None) -> None:
     chat_id, message_id = (int(p) for p in thing.removeprefix("telegram:").split("/"))
-    author = await _author(found, chat_id, message_id)
-    if author is None:
+    remembered = await found.memory.get(author_key(chat_id, message_id))
+    if remembered is None:
         await tell(context.bot, found, user_id, f"I can't flattr that post in {title}: I did "
                    "not see it being posted, so I don't know whose it is.",
                    once=f"unseen:{user_id}:{thing}", once_seconds=MONTH)
         return
+    author = await _author(found, remembered)
     who = identity(user_id)
     key = f"telegram-reaction-{update_id}-{user_id}"
 
     async def send() -> None:
         made = await found.gateway.flattr(who, thing=thing, author=author, idempotency_key=key)
-        if made.owner is None:
+        if made.owner is None and author is not None:
             await invite(context, found, author)
 
     try:

@@ -141,3 +141,23 @@ async def test_an_unlinked_author_is_held_for_and_invited_once_a_month(telegram,
     async with engine.connect() as conn:
         assert await conn.scalar(select(identities.c.id).where(
             identities.c.identity == f"telegram:{AUTHOR}")) is None
+
+
+async def test_a_channel_s_post_in_its_discussion_group_is_the_claimer_s(telegram, engine):
+    news = {"id": -1009876543210, "type": "channel", "title": "News"}
+    await telegram.start(AUTHOR)
+    await telegram.start(FAN)
+    forwarded = telegram.updates.message(CHAT, {"id": 777000, "is_bot": False,
+                                                "first_name": "Telegram"}, "news!",
+                                         sender_chat=news)
+    await telegram.feed(forwarded)
+    message_id = forwarded["message"]["message_id"]
+    await telegram.feed(react(telegram, message_id, FAN))
+    assert await flattred(engine) == [("te222", f"{POST}/{message_id}", None)]  # held
+    telegram.api.add_channel(news["id"], "flattr_news", "News")
+    telegram.api.members[(news["id"], AUTHOR)] = "creator"
+    await telegram.feed(telegram.updates.command(AUTHOR, "/claim @flattr_news"))
+    again = telegram.updates.message(CHAT, None, "more news", sender_chat=news)
+    await telegram.feed(again, react(telegram, again["message"]["message_id"], FAN))
+    assert (await flattred(engine))[-1] == (
+        "te222", f"{POST}/{again['message']['message_id']}", "te111")

@@ -63,14 +63,15 @@ def pages_settings() -> PagesSettings:
 
 @pytest.fixture
 def make_app(database_url, pages_settings):
-    def make(redis_url: str | None = None, public_url: str | None = None, **overrides):
+    def make(redis_url: str | None = None, public_url: str | None = None,
+             pages: PagesSettings | None = None, **overrides):
         settings = Settings(database_url=database_url, redis_url=redis_url,
                             **({"public_url": public_url} if public_url else {}))
         gateway_settings = GatewaySettings(
             claims_allow_private=True, claims_scheme="http", demo=False,
             redis_namespace=f"flattr-test-{uuid.uuid4().hex[:10]}", **overrides)
         app = create_app(settings, gateway_settings)
-        app[pages_settings_key] = pages_settings
+        app[pages_settings_key] = pages or pages_settings
         return app
 
     return make

@@ -87,7 +87,24 @@ def test_the_compose_file_is_valid_and_complete(tmp_path):
     assert gateway["environment"]["FLATTR_DATABASE_URL"] == \
         "postgresql://flattr:s3cret@postgres:5432/flattr"
     assert gateway["environment"]["FLATTR_REDIS_URL"] == "redis://redis:6379/0"
+    assert "/healthz" in " ".join(gateway["healthcheck"]["test"])
     assert "postgres-data" in config["volumes"]
+    for name in SERVICES - INFRASTRUCTURE:  # signals reach flattr, and in time
+        assert services[name]["init"] is True
+        assert services[name]["stop_grace_period"] == "45s", name
+
+
+def test_each_service_gets_only_the_secrets_it_uses(tmp_path):
+    config = resolved(project(tmp_path, POSTGRES_PASSWORD="s3cret", FLATTR_TELEGRAM_TOKEN="t0k",
+                              FLATTR_DISCORD_TOKEN="d1s", FLATTR_GATEWAY_TOKEN="g4t"))
+    services = config["services"]
+    for bot, token, other in (("telegram", "t0k", "d1s"), ("discord", "d1s", "t0k")):
+        environment = services[bot]["environment"]
+        assert token in environment.values() and "g4t" in environment.values()
+        assert not [value for value in environment.values()
+                    if "s3cret" in str(value) or value == other], bot
+        assert "FLATTR_DATABASE_URL" not in environment
+    assert "s3cret" in services["gateway"]["environment"]["FLATTR_DATABASE_URL"]
 
 
 def test_no_secret_is_written_in_the_compose_file_and_the_password_is_required(tmp_path):

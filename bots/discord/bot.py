@@ -20,7 +20,7 @@ from discord.http import Route
 from bots.client import GatewayClient
 from bots.discord import commands, reactions
 from bots.discord.delivery import Deliverer
-from bots.discord.guards import KeyedLocks, PerUser
+from bots.discord.guards import PerUser
 from bots.discord.servers import Servers
 from bots.discord.settings import DiscordSettings
 from bots.memory import Memory
@@ -52,7 +52,8 @@ class FlattrBot(discord.Client):
         self.servers = Servers(gateway, settings.discord_emoji)
         self.limits = PerUser(settings.discord_reaction_burst,
                               settings.discord_reaction_refill_seconds)
-        self.locks = KeyedLocks()
+        # A member's work on a thing, the owed work included, one at a time and in order.
+        self.locks = self.pending.locks
         self.deliverer = Deliverer(self, gateway, settings.public_url,
                                    interval_seconds=settings.discord_dm_interval_seconds)
         self.answer_within_seconds = 2.0  # then the answer is deferred (Discord waits 3 s)

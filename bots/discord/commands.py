@@ -22,7 +22,7 @@ from discord import app_commands
 from bots.client import GatewayError, Month
 from bots.discord.owed import now_or_owed
 from bots.discord.private import link_button
-from bots.discord.reactions import identity, invite, thing_of
+from bots.discord.reactions import identity, invite, thing_of, work_key
 from bots.discord.servers import parse_emoji, server_key, shown
 from bots.discord.texts import UNREACHABLE, clipped, explain
 
@@ -233,7 +233,8 @@ async def _summary(interaction: discord.Interaction) -> Reply:
 async def _owed(bot: "FlattrBot", key: str, work: Callable[[], Awaitable[str]], what: str,
                 later: str) -> str:
     """What `work` said of `what`; when the gateway is away, the work owed and `later` told."""
-    said = await now_or_owed(bot.pending, key, work)
+    async with bot.locks.hold(key):
+        said = await now_or_owed(bot.pending, key, work)
     return f"{UNREACHABLE} {later}" if said is None else f"{said} {what}"
 
 
@@ -304,7 +305,7 @@ async def _flattr_post(interaction: discord.Interaction, message: discord.Messag
                 log.info("no invitation to %s: %s", message.author.id, error)
         return "Flattred" if made.created else "You flattred that already this month:"
 
-    return await _owed(bot, f"{who} {thing}", send, message.jump_url,
+    return await _owed(bot, work_key(interaction.user.id, thing), send, message.jump_url,
                        "I'll flattr that post as soon as it is back.")
 
 

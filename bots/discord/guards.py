@@ -1,17 +1,9 @@
-"""What keeps one member from flooding the gateway, and reactions of one member to one post
-in the order they were made.
+"""What keeps one member from flooding the gateway: `PerUser`, a token bucket a user,
+`burst` events at once, then one every `refill_seconds`; the buckets of users not seen for
+the longest are forgotten first."""
 
-`PerUser` is a token bucket a user: `burst` events at once, then one every `refill_seconds`;
-the buckets of users not seen for the longest are forgotten first. `KeyedLocks` hands out a
-lock per key, made when first wanted and dropped when no one holds or waits for it: an
-addition and a removal of the same reaction are handled one after the other, in order.
-"""
-
-import asyncio
-import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 
 MAX_USERS = 100_000
 
@@ -39,25 +31,3 @@ class PerUser:
             self._buckets.popitem(last=False)
         return allowed
 
-
-class KeyedLocks:
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    def __len__(self) -> int:
-        return len(self._locks)
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        lock = lock or asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)

@@ -36,6 +36,16 @@ def thing_of(guild_id: int, channel_id: int, message_id: int) -> str:
     return f"discord:{guild_id}/{channel_id}/{message_id}"
 
 
+def work_key(user_id: int, thing: str) -> str:
+    """What a member's work on a thing is owed and locked under."""
+    return f"{identity(user_id)} {thing}"
+
+
+def _key(payload: discord.RawReactionActionEvent) -> str:
+    return work_key(payload.user_id,
+                    thing_of(payload.guild_id, payload.channel_id, payload.message_id))
+
+
 def _ours(bot: "FlattrBot", payload: discord.RawReactionActionEvent) -> bool:
     """In a server, and not the bot's own reaction."""
     return payload.guild_id is not None and (bot.user is None or payload.user_id != bot.user.id)
@@ -44,15 +54,16 @@ def _ours(bot: "FlattrBot", payload: discord.RawReactionActionEvent) -> bool:
 async def added(bot: "FlattrBot", payload: discord.RawReactionActionEvent) -> None:
     if not _ours(bot, payload):
         return
-    # The lock is taken before anything awaits: a removal right after waits for this.
-    async with bot.locks.hold(f"{payload.user_id}/{payload.message_id}"):
+    # The lock is taken before anything awaits: a removal right after waits for this, and so
+    # does the flattr or take-back owed for the post, if any.
+    async with bot.locks.hold(_key(payload)):
         await _added(bot, payload)
 
 
 async def removed(bot: "FlattrBot", payload: discord.RawReactionActionEvent) -> None:
     if not _ours(bot, payload):
         return
-    async with bot.locks.hold(f"{payload.user_id}/{payload.message_id}"):
+    async with bot.locks.hold(_key(payload)):
         await _removed(bot, payload)
 
 
@@ -96,7 +107,7 @@ async def _added(bot: "FlattrBot", payload: discord.RawReactionActionEvent) -> N
         return True
 
     try:
-        sent = await now_or_owed(bot.pending, f"{who} {thing}", send)
+        sent = await now_or_owed(bot.pending, _key(payload), send)
     except GatewayError as error:
         await _refused(bot, payload.user_id, error)
         return
@@ -138,7 +149,7 @@ async def _removed(bot: "FlattrBot", payload: discord.RawReactionActionEvent) ->
     thing = thing_of(payload.guild_id, payload.channel_id, payload.message_id)
 
     try:
-        await now_or_owed(bot.pending, f"{who} {thing}",
+        await now_or_owed(bot.pending, _key(payload),
                           lambda: take_back_quietly(bot.gateway, who, thing))
     except GatewayError as error:
         if error.code == "period_closed":

@@ -95,3 +95,31 @@ def _empty(pending):
         return len(pending) == 0
 
     return check
+
+
+async def test_a_removal_after_an_owed_flattr_wins_once_the_gateway_is_back(
+        discord_bot, people, engine, proxy):
+    pending = discord_bot.bot.pending
+    pending.first_wait_seconds = 3600.0  # the owed work waits for this test to send it
+    proxy.down = True
+    await discord_bot.react(FAN, POST, AUTHOR)
+    assert len(pending) == 1
+    proxy.down = False
+    await discord_bot.unreact(FAN, POST)  # reaches the gateway before the owed flattr
+    assert await pending.run_once()
+    assert await flattred(engine) == []
+    assert len(pending) == 0
+
+
+async def test_a_reaction_after_an_owed_take_back_stays(discord_bot, people, engine, proxy):
+    pending = discord_bot.bot.pending
+    pending.first_wait_seconds = 3600.0
+    await discord_bot.react(FAN, POST, AUTHOR)
+    proxy.down = True
+    await discord_bot.unreact(FAN, POST)
+    assert len(pending) == 1
+    proxy.down = False
+    await discord_bot.react(FAN, POST, AUTHOR)  # reaches the gateway before the take-back
+    assert await pending.run_once()
+    assert await flattred(engine) == [("fan", f"discord:{GUILD}/{CHANNEL}/{POST}", "author")]
+    assert len(pending) == 0

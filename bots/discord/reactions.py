@@ -143,7 +143,9 @@ async def _refused(bot: "FlattrBot", user_id: int, error: GatewayError) -> None:
 
 
 async def _removed(bot: "FlattrBot", payload: discord.RawReactionActionEvent) -> None:
-    if not await _admitted(bot, payload):
+    # Never limited: dropped, the removal of an admitted addition would leave its flattr.
+    # A user removes only reactions they added, so removals are no more than additions.
+    if not await bot.servers.counts(payload.guild_id, payload.channel_id, payload.emoji):
         return
     who = identity(payload.user_id)
     thing = thing_of(payload.guild_id, payload.channel_id, payload.message_id)

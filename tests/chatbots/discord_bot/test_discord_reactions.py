@@ -188,6 +188,22 @@ async def test_a_reaction_storm_is_cut_to_the_members_limit(discord_api, discord
         assert slow_down["content"].startswith("You react faster than I can flattr")
 
 
+async def test_a_removal_over_the_limit_still_takes_the_flattr_back(
+        discord_api, discord_settings, gateway, memory, web_member, engine):
+    settings: DiscordSettings = discord_settings(discord_reaction_burst=1,
+                                                 discord_reaction_refill_seconds=3600)
+    async with running_bot(discord_api, settings, gateway, memory) as discord_bot:
+        discord_bot.api.add_user(AUTHOR)
+        await web_member("fan", identity=f"discord:{FAN}")
+        await web_member("author", identity=f"discord:{AUTHOR}")
+        await discord_bot.react(FAN, POST, AUTHOR)
+        await discord_bot.react(FAN, SECOND_POST, AUTHOR)  # over the limit: nothing
+        assert await flattred(engine) == [("fan", post(), "author")]
+        await discord_bot.unreact(FAN, POST)
+        await discord_bot.unreact(FAN, SECOND_POST)
+        assert await flattred(engine) == []
+
+
 async def test_with_redis_a_nudge_a_day_holds_across_a_restart(discord_api, discord_settings,
                                                                gateway, web_member):
     url, namespace = require_redis(), f"flattr-discord-test-{uuid.uuid4().hex[:10]}"

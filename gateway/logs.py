@@ -16,8 +16,9 @@ from typing import Any, Literal
 import orjson
 
 REQUEST_ID_HEADER = "X-Request-Id"
-# What a client may choose as its request id: printable ASCII, up to 128 characters.
-REQUEST_ID_PATTERN = re.compile(r"[\x20-\x7e]{1,128}")
+# What a client may choose as its request id: up to 128 letters, digits and . _ : -, so
+# that it cannot forge fields of a text log line (no spaces, no `=`) nor break a header.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # The attributes every LogRecord has; any other one came from `extra=` and is written too.
 RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message", "asctime", "request_id", "taskName"}
@@ -29,7 +30,7 @@ current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 def request_id_from(header: str | None) -> str:
     """The client's id when it is one we can log and echo safely, else a new one."""
-    if header is not None and REQUEST_ID_PATTERN.fullmatch(header) and header.strip():
+    if header is not None and REQUEST_ID_PATTERN.fullmatch(header):
         return header
     return uuid.uuid4().hex
 

@@ -21,10 +21,14 @@ NEW_ID = re.compile(r"[0-9a-f]{32}")
 @pytest.mark.parametrize(("given", "kept"), [
     ("checkout-7f3a", True),
     ("a" * 128, True),
-    ("with spaces and : / = signs", True),
+    ("trace:1.2_b-C", True),
     ("a" * 129, False),  # too long
     ("   ", False),  # nothing to trace by
     ("caf\u00e9", False),  # not ASCII
+    ("x level=ERROR user=admin", False),  # would forge fields of a text log line
+    ("x=1", False),
+    ("a/b", False),
+    ('"quoted"', False),
 ])
 async def test_the_request_id_is_taken_from_the_request_when_it_is_fit(client, given, kept):
     response = await client.get("/healthz", headers={"X-Request-Id": given})

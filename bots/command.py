@@ -24,8 +24,12 @@ def settings_or_say(make: Callable[[], Settings], command: str,
         settings = make()
     except ValidationError as error:
         problem = error.errors()[0]
-        print(f"{command}: FLATTR_{str(problem['loc'][0]).upper()}: {problem['msg']}",
-              file=sys.stderr)
+        name = f"FLATTR_{str(problem['loc'][0]).upper()}"
+        if isinstance(problem.get("input"), str) and not problem["input"].strip():
+            print(f"{command}: {name} is empty: set it, or leave it out for its default",
+                  file=sys.stderr)
+        else:
+            print(f"{command}: {name}: {problem['msg']}", file=sys.stderr)
         return None
     for name, how in needed:
         if getattr(settings, name) is None:

@@ -53,7 +53,12 @@ async def run_command(env: dict[str, str]) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         str(FLATTR), "bot", "discord", env={**clean, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(process.communicate(), 60)
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
     return process.returncode, err.decode()
 
 
@@ -69,6 +74,25 @@ async def test_the_command_without_a_token_says_so_in_one_line():
                                    "FLATTR_DISCORD_API_URL": "discord.example"})
     assert code == 2 and err.count("\n") == 1
     assert err.startswith("flattr bot discord: FLATTR_DISCORD_API_URL: ")
+
+
+async def test_empty_settings_as_env_files_write_them_say_so_in_one_line():
+    # `.env.example` writes FLATTR_DISCORD_TOKEN= and FLATTR_GATEWAY_TOKEN= until filled in.
+    # Discord is a closed port here: a bot that started anyway would end in a traceback.
+    closed = {"FLATTR_DISCORD_API_URL": "http://127.0.0.1:9/api/v10",
+              "FLATTR_DISCORD_GATEWAY_URL": "ws://127.0.0.1:9/"}
+    code, err = await run_command({**closed, "FLATTR_DISCORD_TOKEN": " ",
+                                   "FLATTR_GATEWAY_TOKEN": "flattr_x"})
+    assert (code, err) == (2, "flattr bot discord: set FLATTR_DISCORD_TOKEN to the bot token "
+                              "of your application (Discord Developer Portal, Bot)\n")
+    code, err = await run_command({**closed, "FLATTR_DISCORD_TOKEN": BOT_TOKEN,
+                                   "FLATTR_GATEWAY_TOKEN": ""})
+    assert (code, err) == (2, "flattr bot discord: set FLATTR_GATEWAY_TOKEN to a token with "
+                              "the bot scope (flattr token create HANDLE --scopes bot)\n")
+    code, err = await run_command({**closed, "FLATTR_DISCORD_TOKEN": BOT_TOKEN,
+                                   "FLATTR_GATEWAY_TOKEN": "flattr_x", "FLATTR_GATEWAY_URL": ""})
+    assert (code, err) == (2, "flattr bot discord: FLATTR_GATEWAY_URL is empty: set it, or "
+                              "leave it out for its default\n")
 
 
 async def test_a_token_discord_refuses_ends_the_command_in_one_line(discord_api):

@@ -22,7 +22,7 @@ from aiohttp.web_request import BaseRequest
 
 from gateway import keys
 from gateway.errors import error_response
-from gateway.logs import REQUEST_ID_HEADER
+from gateway.logs import REQUEST_ID_HEADER, current_request_id
 
 log = logging.getLogger(__name__)
 PARENT_CHECK_SECONDS = 1.0
@@ -40,17 +40,27 @@ class JsonErrorsRequestHandler(RequestHandler):
     def handle_error(self, request: BaseRequest, status: int = 500,
                      exc: BaseException | None = None, message: str | None = None
                      ) -> web.StreamResponse:
-        # aiohttp's own answer first: it logs, and refuses once an answer has begun.
-        super().handle_error(request, status, exc, message)
-        if isinstance(exc, HttpProcessingError):
-            status, text = self._parse_error(exc)
-            response = error_response("bad_request", text, status=status)
-        elif status == 504:
-            response = error_response("timeout", "the request took too long", status=504)
-        else:
-            response = error_response("internal_error", "something went wrong on our side",
-                                      status=status)
-        response.headers[REQUEST_ID_HEADER] = uuid.uuid4().hex  # no request to take one from
+        # Answered outside our middleware: the id is made here; its log lines (aiohttp's
+        # too) and the answer carry it.
+        request_id = uuid.uuid4().hex
+        token = current_request_id.set(request_id)
+        try:
+            # aiohttp's own answer first: it logs, and refuses once an answer has begun.
+            super().handle_error(request, status, exc, message)
+            if isinstance(exc, HttpProcessingError):
+                status, text = self._parse_error(exc)
+                response = error_response("bad_request", text, status=status)
+            elif status == 504:
+                text = "the request took too long"
+                response = error_response("timeout", text, status=504)
+            else:
+                text = "something went wrong on our side"
+                response = error_response("internal_error", text, status=status)
+            log.warning("answered %d outside the handlers to %s: %s", status, request.remote,
+                        text, extra={"status": status})
+        finally:
+            current_request_id.reset(token)
+        response.headers[REQUEST_ID_HEADER] = request_id
         response.force_close()
         return response
 

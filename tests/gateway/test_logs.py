@@ -92,6 +92,20 @@ async def test_log_lines_of_a_request_carry_its_id(aiohttp_client, gateway_setti
     assert current_request_id.get() is None  # the request's id did not leak past it
 
 
+async def test_an_unparsable_request_is_logged_with_the_id_it_is_answered_with(
+    client, json_lines
+):
+    unparsable = await exchange(client.host, client.port, b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n")
+    no_colon = await exchange(client.host, client.port, b"GET / HTTP/1.1\r\nHost x\r\n\r\n")
+    assert (unparsable.status, no_colon.status) == (501, 400), (unparsable.body, no_colon.body)
+    ids = [unparsable.headers["x-request-id"], no_colon.headers["x-request-id"]]
+    assert all(NEW_ID.fullmatch(i) for i in ids) and ids[0] != ids[1], ids
+    warned = [line for line in json_lines() if line["level"] == "WARNING"]
+    assert [(line["request_id"], line["status"]) for line in warned] == [
+        (ids[0], 501), (ids[1], 400)], warned
+    assert all(line["logger"] == "gateway.server" for line in warned), warned
+
+
 def record(message: str, *, exc_info=None, **extra) -> logging.LogRecord:
     made = logging.LogRecord("gateway.server", logging.ERROR, __file__, 1, message, None,
                              exc_info)

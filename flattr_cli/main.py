@@ -685,10 +685,12 @@ def bot_telegram() -> None:
 @bot.command("discord")
 def bot_discord() -> None:
     """Run the Discord bot: FLATTR_DISCORD_TOKEN, FLATTR_GATEWAY_URL, FLATTR_GATEWAY_TOKEN
-    (FLATTR_DISCORD_API_URL, FLATTR_DISCORD_GATEWAY_URL, FLATTR_REDIS_URL optional)."""
+    (FLATTR_DISCORD_API_URL, FLATTR_DISCORD_GATEWAY_URL, FLATTR_REDIS_URL, FLATTR_LOG_FORMAT
+    optional)."""
     from bots.discord.run import main
+    from gateway.logs import configure_logging  # log lines as the gateway's (no gateway app)
 
-    raise SystemExit(main())
+    raise SystemExit(main(configure_logging))
 
 
 # --- the browser extension ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 
 import discord
 
@@ -42,13 +43,18 @@ async def serve(settings: DiscordSettings, stop: asyncio.Event) -> None:
         await memory.close()
 
 
-def main() -> int:
+def main(configure_logging: Callable[[str, str], None] | None = None) -> int:
     """The command's body: 2 with one line on standard error when it cannot start, 1 when
-    Discord refuses the token."""
+    Discord refuses the token. `configure_logging(FLATTR_LOG_FORMAT, FLATTR_LOG_LEVEL)` sets
+    up the log lines (the command gives the gateway's, so that both write alike)."""
     settings = settings_or_say(DiscordSettings, COMMAND, NEEDED)
     if settings is None:
         return USAGE
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if configure_logging is not None:
+        configure_logging(settings.log_format, settings.log_level)
+    else:
+        logging.basicConfig(level=settings.log_level,
+                            format="%(asctime)s %(levelname)s %(message)s")
     try:
         run_until_stopped(serve, settings)
     except discord.LoginFailure:

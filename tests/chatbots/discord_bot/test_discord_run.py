@@ -2,6 +2,7 @@
 delivered; and how the command starts or refuses to, in one line."""
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -105,3 +106,21 @@ async def test_a_token_discord_refuses_ends_the_command_in_one_line(discord_api)
         "flattr bot discord: Discord refused FLATTR_DISCORD_TOKEN")
     assert "Traceback" not in err
     assert [(c.method, c.path) for c in discord_api.calls] == [("GET", "/users/@me")]
+
+
+async def test_with_log_format_json_every_log_line_is_one_json_object(discord_api):
+    code, err = await run_command({"FLATTR_DISCORD_TOKEN": "wrong",
+                                   "FLATTR_GATEWAY_TOKEN": "flattr_x",
+                                   "FLATTR_LOG_FORMAT": "JSON",
+                                   "FLATTR_DISCORD_API_URL": discord_api.api_url,
+                                   "FLATTR_DISCORD_GATEWAY_URL": discord_api.gateway_url})
+    *logged, said = err.strip().splitlines()
+    assert (code, said) == (1, "flattr bot discord: Discord refused FLATTR_DISCORD_TOKEN")
+    records = [json.loads(line) for line in logged]
+    assert records, err
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert any(r["logger"].startswith("discord") for r in records)
+    code, err = await run_command({"FLATTR_DISCORD_TOKEN": "wrong", "FLATTR_LOG_FORMAT": "xml",
+                                   "FLATTR_GATEWAY_TOKEN": "flattr_x"})
+    assert code == 2 and err.startswith("flattr bot discord: FLATTR_LOG_FORMAT: ")
+    assert err.count("\n") == 1

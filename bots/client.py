@@ -12,6 +12,7 @@ raises `GatewayUnavailable`.
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -119,6 +120,18 @@ class InboxMessage:
     subject: str
     text: str
     read: bool
+
+
+@dataclass(frozen=True)
+class SignInLink:
+    """A link that signs the member in on the web pages: it works once, until `expires_at`."""
+
+    url: str
+    expires_at: datetime
+
+    def minutes_left(self, now: datetime | None = None) -> int:
+        seconds = (self.expires_at - (now or datetime.now(UTC))).total_seconds()
+        return max(1, round(seconds / 60))
 
 
 @dataclass(frozen=True)
@@ -236,6 +249,12 @@ class GatewayClient:
                 await self.call("DELETE", f"/identities/{linked['id']}", identity=identity)
                 return
         raise GatewayError(404, "not_found", f"{identity} is not linked")
+
+    async def sign_in_link(self, identity: str) -> SignInLink:
+        """A one-time link to the web pages for the member who linked this chat identity;
+        send it privately. `identity_not_linked` when there is none."""
+        answer = await self.call("POST", "/bot/sign-in-links", body={"identity": identity})
+        return SignInLink(answer["url"], datetime.fromisoformat(answer["expires_at"]))
 
     async def month(self, identity: str) -> Month:
         answer = await self.call("GET", "/me", identity=identity)

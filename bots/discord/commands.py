@@ -1,6 +1,7 @@
 """The application commands, every answer ephemeral (only the user sees it): account
-(/signup, /link, /unlink), money (/balance, /budget, /stats, /summary), web pages (/flattr,
-/unflattr), a message's context menu "Flattr this post", and the server's /flattr-settings.
+(/signup, /link, /unlink, /web), money (/balance, /budget, /stats, /summary), web pages
+(/flattr, /unflattr), a message's context menu "Flattr this post", and the server's
+/flattr-settings.
 
 Discord waits 3 s for an answer: one the gateway has not given within
 `answer_within_seconds` is deferred ("thinking…") and sent as a follow-up. A flattr or a
@@ -20,11 +21,11 @@ import discord
 from discord import app_commands
 
 from bots.client import GatewayError, Month
-from bots.discord.owed import now_or_owed
 from bots.discord.private import link_button
 from bots.discord.reactions import identity, invite, thing_of, work_key
 from bots.discord.servers import parse_emoji, server_key, shown
 from bots.discord.texts import UNREACHABLE, clipped, explain
+from bots.owed import now_or_owed
 
 if TYPE_CHECKING:
     from bots.discord.bot import FlattrBot
@@ -150,6 +151,18 @@ async def _unlink(interaction: discord.Interaction) -> str:
                     f"{_bot(interaction).settings.public_url}")
         raise
     return "Unlinked: your reactions flattr nothing any more."
+
+
+@app_commands.command(name="web", description="A one-time link that signs you in on the "
+                                              "website")
+async def web(interaction: discord.Interaction) -> None:
+    await reply(interaction, _web(interaction))
+
+
+async def _web(interaction: discord.Interaction) -> Reply:
+    made = await _bot(interaction).gateway.sign_in_link(_who(interaction))
+    return Reply(f"Your sign-in link to the Flattr website: it works once, for "
+                 f"{made.minutes_left()} minutes.", link_button("Sign in on the web", made.url))
 
 
 # --- money -----------------------------------------------------------------------------------
@@ -358,7 +371,7 @@ async def _settings(interaction: discord.Interaction, emoji: str | None,
             f"{where}.")
 
 
-COMMANDS = (signup, link, unlink, balance, budget, stats, summary, flattr, unflattr,
+COMMANDS = (signup, link, unlink, web, balance, budget, stats, summary, flattr, unflattr,
             flattr_settings, flattr_this_post)
 
 

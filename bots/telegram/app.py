@@ -34,6 +34,7 @@ COMMAND_HANDLERS = {
     "start": (commands.start, PRIVATE),
     "link": (commands.link, None),
     "unlink": (commands.unlink, None),
+    "web": (commands.web, None),
     "balance": (commands.balance, None),
     "budget": (commands.budget, None),
     "stats": (commands.stats, None),

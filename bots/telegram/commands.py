@@ -1,4 +1,4 @@
-"""The commands: account (/start, /link, /unlink), money (/balance, /budget, /stats),
+"""The commands: account (/start, /link, /unlink, /web), money (/balance, /budget, /stats),
 web pages (/flattr, /unflattr) and chat admins' (/settings, /claim)."""
 
 import re
@@ -9,9 +9,10 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
 from bots.client import GatewayError, Month
+from bots.owed import now_or_owed, work_key
 from bots.telegram.private import answer
 from bots.telegram.services import Services, chat_key, identity, services, thing_of
-from bots.telegram.texts import explain, help_text
+from bots.telegram.texts import UNREACHABLE, explain, help_text
 
 Context = ContextTypes.DEFAULT_TYPE
 URL = re.compile(r"https?://\S+", re.IGNORECASE)
@@ -95,6 +96,18 @@ async def unlink(update: Update, context: Context) -> None:
         await _refused(update, found, error, "This Telegram account is not linked.")
         return
     await answer(update, found, "Unlinked: your reactions here flattr nothing any more.")
+
+
+async def web(update: Update, context: Context) -> None:
+    """/web: a one-time link that signs the user in on the website, told only privately."""
+    found = services(context)
+    try:
+        made = await found.gateway.sign_in_link(identity(update.effective_user))
+    except GatewayError as error:
+        await _refused(update, found, error)
+        return
+    await answer(update, found, f"Your sign-in link to the Flattr website (it works once, for "
+                                f"{made.minutes_left()} minutes):\n{made.url}")
 
 
 async def balance(update: Update, context: Context) -> None:
@@ -193,12 +206,18 @@ async def unflattr(update: Update, context: Context) -> None:
     if not target:
         await answer(update, found, "Send /unflattr URL, or reply /unflattr to a post.")
         return
+    who = identity(update.effective_user)
+    key = work_key(who, target.get("thing") or target["url"])
     try:
-        await found.gateway.take_back(identity(update.effective_user), **target)
+        # The latest intent wins: a flattr owed for the post is forgotten once this answered.
+        async with found.pending.locks.hold(key):
+            done = await now_or_owed(found.pending, key,
+                                     lambda: found.gateway.take_back(who, **target))
     except GatewayError as error:
         await _refused(update, found, error, "You have not flattred that this month.")
         return
-    await answer(update, found, "Taken back.")
+    await answer(update, found, "Taken back." if done is not None else
+                 f"{UNREACHABLE} I'll take that flattr back as soon as Flattr is back.")
 
 
 async def help_command(update: Update, context: Context) -> None:

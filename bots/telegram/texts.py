@@ -6,6 +6,7 @@ COMMANDS = (
     ("start", "Make your Flattr account, or link it (from the web's link)"),
     ("link", "Link this Telegram account: /link CODE"),
     ("unlink", "Unlink this Telegram account from Flattr"),
+    ("web", "A one-time link that signs you in on the website"),
     ("flattr", "Flattr a web page: /flattr URL (or reply /flattr to a post)"),
     ("unflattr", "Take a flattr back this month: /unflattr URL"),
     ("balance", "Your balances and budget"),

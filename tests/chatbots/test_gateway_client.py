@@ -2,9 +2,11 @@
 fails, loses answers and rate-limits on demand."""
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from web_sign_in_link import use_sign_in_link
 
 from bots.client import GatewayClient, GatewayError, GatewayUnavailable, RateLimited, Retrying
 from core.schema import flattrs
@@ -33,6 +35,26 @@ async def test_members_flattrs_and_take_back_through_the_client(gateway, engine,
     with pytest.raises(GatewayError) as missing:
         await gateway.take_back("telegram:42", thing=POST)
     assert missing.value.status == 404 and missing.value.code == "not_found"
+
+
+async def test_a_sign_in_link_signs_its_member_in_once(gateway, proxy, gateway_server):
+    member, _ = await gateway.create_member("telegram:42")
+    made = await gateway.sign_in_link("telegram:42")
+    now = datetime.now(UTC)
+    assert now + timedelta(minutes=14) < made.expires_at <= now + timedelta(minutes=15)
+    assert made.minutes_left(now) == 15
+    (asked,) = proxy.requests("/api/v1/bot/sign-in-links")
+    assert "Flattr-Identity" not in asked.headers  # the bot's own errand
+    status, path, page = await use_sign_in_link(gateway_server, made.url)
+    assert (status, path) == (200, "/account") and f"Welcome, {member.handle}" in page
+    status, _, page = await use_sign_in_link(gateway_server, made.url)
+    assert status == 400 and "unknown, used or expired" in page
+    with pytest.raises(GatewayError) as unlinked:
+        await gateway.sign_in_link("telegram:43")
+    assert (unlinked.value.status, unlinked.value.code) == (403, "identity_not_linked")
+    with pytest.raises(GatewayError) as bad:
+        await gateway.sign_in_link("nowhere")
+    assert bad.value.status == 400
 
 
 async def test_error_answers_carry_the_gateway_s_code_and_are_not_retried(gateway, proxy):

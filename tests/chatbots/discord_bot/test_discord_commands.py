@@ -7,6 +7,7 @@ import pytest
 from conftest import CHANNEL, GUILD, OTHER_CHANNEL
 from outbox_messages import message, queue
 from sqlalchemy import func, select
+from web_sign_in_link import use_sign_in_link
 
 from chat_flattrs import flattred
 from core import members
@@ -72,6 +73,20 @@ async def test_budget_and_unlink_change_the_account(discord_bot, fan, engine):
         "Your monthly budget is now 5.00 EUR.")
     assert await discord_bot.text(FAN, "unlink") == (
         "Unlinked: your reactions flattr nothing any more.")
+
+
+async def test_web_answers_a_one_time_sign_in_link_only_to_the_user(discord_bot, fan,
+                                                                    gateway_server):
+    answer = await discord_bot.command(FAN, "web")
+    assert answer["flags"] & 64 and answer["content"] == (
+        "Your sign-in link to the Flattr website: it works once, for 15 minutes.")
+    (button,) = answer["components"][0]["components"]
+    assert button["label"] == "Sign in on the web"
+    status, path, page = await use_sign_in_link(gateway_server, button["url"])
+    assert (status, path) == (200, "/account") and "Welcome, fan" in page
+    status, _, page = await use_sign_in_link(gateway_server, button["url"])
+    assert status == 400 and "unknown, used or expired" in page
+    assert await discord_bot.text(NEWCOMER, "web") == NOT_LINKED
 
 
 async def test_balance_budget_and_stats(discord_bot, fan):

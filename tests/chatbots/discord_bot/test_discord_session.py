@@ -12,8 +12,8 @@ from discord_standin import APPLICATION_ID, BOT_TOKEN
 from support import wait_until
 
 FAN, AUTHOR = 100000000000000222, 100000000000000111
-COMMAND_NAMES = {"signup", "link", "unlink", "balance", "budget", "stats", "summary", "flattr",
-                 "unflattr", "flattr-settings", "Flattr this post"}
+COMMAND_NAMES = {"signup", "link", "unlink", "web", "balance", "budget", "stats", "summary",
+                 "flattr", "unflattr", "flattr-settings", "Flattr this post"}
 
 
 async def test_the_bot_logs_in_syncs_its_commands_and_identifies_without_privileged_intents(

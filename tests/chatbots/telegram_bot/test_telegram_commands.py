@@ -4,6 +4,7 @@ gateway on each backend."""
 import aiohttp
 import pytest
 from sqlalchemy import func, select
+from web_sign_in_link import use_sign_in_link
 
 from bots.telegram.texts import COMMANDS
 from core.schema import flattrs, identities
@@ -116,6 +117,29 @@ async def test_a_user_without_an_account_is_told_how_to_make_one(telegram, engin
     assert telegram.said_to(ANA)[-1].startswith(
         "This Telegram account has no Flattr account yet. Send /start here")
     assert await rows(engine, flattrs) == 0
+
+
+async def test_web_sends_a_one_time_sign_in_link_only_privately(telegram, gateway_server):
+    await telegram.start(ANA)
+    chat = group()
+    await telegram.feed(telegram.updates.command(ANA, "/web", chat=chat))
+    assert telegram.api.sent_to(chat["id"]) == []
+    told = telegram.said_to(ANA)[-1]
+    first, url = told.split("\n")
+    assert first == "Your sign-in link to the Flattr website (it works once, for 15 minutes):"
+    status, path, page = await use_sign_in_link(gateway_server, url)
+    assert (status, path) == (200, "/account") and f"Welcome, te{ANA}" in page
+    status, _, page = await use_sign_in_link(gateway_server, url)
+    assert status == 400 and "unknown, used or expired" in page
+    await telegram.feed(telegram.updates.command(ANA, "/web"))
+    assert telegram.said_to(ANA)[-1].split("\n")[1] != url  # a new link each time
+
+
+async def test_web_tells_a_user_without_an_account_how_to_make_one(telegram):
+    await telegram.feed(telegram.updates.command(BEN, "/web"))
+    (told,) = telegram.said_to(BEN)
+    assert told.startswith("This Telegram account has no Flattr account yet. Send /start here")
+    assert "/sign-in/link/" not in told
 
 
 async def test_budget_shows_the_budget_and_its_minimum(telegram):

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bots.client import GatewayClient, GatewayError
-from bots.discord.owed import now_or_owed
+from bots.client import GatewayError
 from bots.discord.private import DAY, link_button, tell
 from bots.discord.texts import HOW_TO_START, UNREACHABLE
+from bots.owed import now_or_owed, take_back_quietly
 
 if TYPE_CHECKING:
     from bots.discord.bot import FlattrBot
@@ -162,19 +162,15 @@ async def _removed(bot: "FlattrBot", payload: discord.RawReactionActionEvent) ->
             log.info("take-back by %s refused: %s", payload.user_id, error)
 
 
-async def take_back_quietly(gateway: GatewayClient, who: str, thing: str) -> None:
-    """Take back a flattr; none there (or no member) is no news."""
-    try:
-        await gateway.take_back(who, thing=thing)
-    except GatewayError as error:
-        if error.code not in ("not_found", "identity_not_linked"):
-            raise
-
-
 async def invite(bot: "FlattrBot", author_id: int) -> None:
-    """One DM a month to an unlinked author whose posts were flattred."""
+    """One DM a month to an unlinked author whose posts were flattred. The gateway's refusal
+    or absence is logged, not raised: the flattr before it is made, and stays made."""
     author = identity(author_id)
-    waiting = await bot.gateway.waiting(author)
+    try:
+        waiting = await bot.gateway.waiting(author)
+    except GatewayError as error:
+        log.info("no invitation to %s: %s", author_id, error)
+        return
     if waiting.linked or waiting.flattrs == 0:
         return
     await tell(bot, bot.memory, author_id, (

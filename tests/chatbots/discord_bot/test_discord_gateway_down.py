@@ -123,3 +123,16 @@ async def test_a_reaction_after_an_owed_take_back_stays(discord_bot, people, eng
     assert await pending.run_once()
     assert await flattred(engine) == [("fan", f"discord:{GUILD}/{CHANNEL}/{POST}", "author")]
     assert len(pending) == 0
+
+
+async def test_a_flattr_made_whose_invitation_fails_is_not_owed_again(discord_bot, people,
+                                                                      engine, proxy):
+    stranger = 100000000000000333  # no Flattr account: the flattr is held, they are invited
+    discord_bot.api.add_user(stranger)
+    proxy.limit_next(5, retry_after=30, path="/api/v1/bot/waiting")
+    await discord_bot.react(FAN, POST, stranger)
+    assert await flattred(engine) == [("fan", f"discord:{GUILD}/{CHANNEL}/{POST}", None)]
+    assert len(discord_bot.bot.pending) == 0
+    assert discord_bot.api.dms(FAN) == []  # not told that Flattr can't be reached
+    assert discord_bot.api.dms(stranger) == []
+    assert len(flattr_posts(proxy)) == 1

@@ -7,7 +7,8 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bots.client import GatewayError, GatewayUnavailable, RateLimited
+from bots.client import GatewayError
+from bots.owed import now_or_owed, work_key
 from bots.telegram.counts import button
 from bots.telegram.services import identity, services, thing_of
 from bots.telegram.texts import UNREACHABLE, explain
@@ -44,12 +45,8 @@ async def pressed(update: Update, context: Context) -> None:
         return await found.gateway.flattr(who, thing=thing, author=owner, idempotency_key=key)
 
     try:
-        made = await send()
-    except (GatewayUnavailable, RateLimited):
-        found.pending.add(f"{who} {thing}", send)
-        await query.answer(f"{UNREACHABLE} I'll flattr this post as soon as it is back.",
-                           show_alert=True)
-        return
+        async with found.pending.locks.hold(work_key(who, thing)):
+            made = await now_or_owed(found.pending, work_key(who, thing), send)
     except GatewayError as error:
         if error.code == "identity_not_linked":
             # A t.me link to the bot: the client opens the private chat with /start.
@@ -58,6 +55,10 @@ async def pressed(update: Update, context: Context) -> None:
             await query.answer("This post is yours: you can't flattr it.")
         else:
             await query.answer(explain(error, found.start_link())[:200], show_alert=True)
+        return
+    if made is None:
+        await query.answer(f"{UNREACHABLE} I'll flattr this post as soon as it is back.",
+                           show_alert=True)
         return
     await query.answer("Flattred ✓" if made.created else "Already flattred this month")
     if made.created:

@@ -8,7 +8,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
-from bots.client import GatewayError, GatewayUnavailable, RateLimited
+from bots.client import GatewayError
+from bots.owed import now_or_owed, take_back_quietly, work_key
 from bots.telegram.private import note_talk, tell
 from bots.telegram.services import AUTHOR_TTL_SECONDS, Services, identity, services, thing_of
 from bots.telegram.texts import UNREACHABLE
@@ -67,10 +68,12 @@ async def reacted(update: Update, context: Context) -> None:
     if before == after:
         return
     thing = thing_of(change.chat.id, change.message_id)
-    if after:
-        await _flattr(context, found, update.update_id, user.id, thing, change.chat.title)
-    else:
-        await _take_back(context, found, user.id, thing)
+    # The latest intent wins: the flattr or take-back owed for the post waits for this.
+    async with found.pending.locks.hold(work_key(identity(user.id), thing)):
+        if after:
+            await _flattr(context, found, update.update_id, user.id, thing, change.chat.title)
+        else:
+            await _take_back(context, found, user.id, thing)
 
 
 async def _flattr(context: Context, found: Services, update_id: int, user_id: int, thing: str,
@@ -86,19 +89,20 @@ async def _flattr(context: Context, found: Services, update_id: int, user_id: in
     who = identity(user_id)
     key = f"telegram-reaction-{update_id}-{user_id}"
 
-    async def send() -> None:
+    async def send() -> bool:
         made = await found.gateway.flattr(who, thing=thing, author=author, idempotency_key=key)
         if made.owner is None and author is not None:
             await invite(context, found, author)
+        return True
 
     try:
-        await send()
-    except (GatewayUnavailable, RateLimited):
-        found.pending.add(f"{who} {thing}", send)
-        await tell(context.bot, found, user_id, f"{UNREACHABLE} I'll flattr that post in "
-                   f"{title} as soon as it is back.", once=f"down:{user_id}", once_seconds=600)
+        sent = await now_or_owed(found.pending, work_key(who, thing), send)
     except GatewayError as error:
         await _refused(context, found, user_id, thing, title, error)
+        return
+    if sent is None:
+        await tell(context.bot, found, user_id, f"{UNREACHABLE} I'll flattr that post in "
+                   f"{title} as soon as it is back.", once=f"down:{user_id}", once_seconds=600)
 
 
 async def _refused(context: Context, found: Services, user_id: int, thing: str,
@@ -118,18 +122,9 @@ async def _refused(context: Context, found: Services, user_id: int, thing: str,
 
 async def _take_back(context: Context, found: Services, user_id: int, thing: str) -> None:
     who = identity(user_id)
-
-    async def send() -> None:
-        try:
-            await found.gateway.take_back(who, thing=thing)
-        except GatewayError as error:
-            if error.code not in ("not_found", "identity_not_linked"):
-                raise
-
     try:
-        await send()
-    except (GatewayUnavailable, RateLimited):
-        found.pending.add(f"{who} {thing}", send)
+        await now_or_owed(found.pending, work_key(who, thing),
+                          lambda: take_back_quietly(found.gateway, who, thing))
     except GatewayError as error:
         log.info("take-back of %s by %s refused: %s", thing, user_id, error)
 

@@ -4,7 +4,7 @@ latest intent for a key winning over what was owed for it."""
 import asyncio
 
 from bots.client import GatewayUnavailable
-from bots.discord.owed import now_or_owed
+from bots.owed import now_or_owed
 from bots.pending import Pending
 
 KEY = "discord:1 discord:2/3/4"

@@ -100,3 +100,15 @@ async def test_a_press_while_the_gateway_is_down_is_flattred_once_it_is_back(tel
     proxy.down = False
     assert await telegram.services.pending.run_once()
     assert await flattred(engine) == [("te222", f"{KEY}/{message_id}", None)]
+
+
+async def test_a_press_once_the_gateway_is_back_settles_the_owed_one(telegram, engine, proxy):
+    await telegram.start(FAN)
+    message_id = await post(telegram)
+    proxy.down = True
+    await telegram.feed(telegram.updates.press(NEWS, message_id, FAN))  # owed
+    proxy.down = False
+    await telegram.feed(telegram.updates.press(NEWS, message_id, FAN))
+    assert answers(telegram)[-1] == ("Flattred ✓", None)
+    assert len(telegram.services.pending) == 0
+    assert await flattred(engine) == [("te222", f"{KEY}/{message_id}", None)]

@@ -95,3 +95,45 @@ async def test_a_command_while_the_gateway_is_down_gets_a_clear_private_answer(t
     assert telegram.api.sent_to(CHAT["id"]) == []
     proxy.down = False
     assert await count(engine) == 0
+
+
+async def test_a_take_back_after_an_owed_flattr_wins_once_the_gateway_is_back(
+        telegram, proxy, engine):
+    await telegram.start(FAN)
+    message_id = await posted(telegram)
+    proxy.down = True
+    await telegram.feed(react(telegram, message_id))  # the flattr is owed
+    proxy.down = False
+    await telegram.feed(react(telegram, message_id, old=["👍"], new=[]))
+    assert len(telegram.services.pending) == 0  # the take-back answered: the flattr forgotten
+    assert await telegram.services.pending.run_once()
+    assert await count(engine) == 0
+
+
+async def test_a_reaction_after_an_owed_take_back_stays(telegram, proxy, engine):
+    await telegram.start(FAN)
+    message_id = await posted(telegram)
+    await telegram.feed(react(telegram, message_id))
+    proxy.down = True
+    await telegram.feed(react(telegram, message_id, old=["👍"], new=[]))  # owed take-back
+    proxy.down = False
+    await telegram.feed(react(telegram, message_id))
+    assert await count(engine) == 1 and len(telegram.services.pending) == 0
+    assert await telegram.services.pending.run_once()
+    assert await count(engine) == 1
+
+
+async def test_unflattr_after_an_owed_flattr_wins(telegram, proxy, engine):
+    await telegram.start(FAN)
+    update = telegram.updates.message(CHAT, {"id": AUTHOR, "is_bot": False,
+                                             "first_name": "A"}, "a post")
+    await telegram.feed(update)
+    message_id = update["message"]["message_id"]
+    proxy.down = True
+    await telegram.feed(react(telegram, message_id))  # the flattr is owed
+    proxy.down = False
+    await telegram.feed(telegram.updates.command(FAN, "/unflattr", chat=CHAT,
+                                                 reply_to=update["message"]))
+    assert len(telegram.services.pending) == 0
+    assert await telegram.services.pending.run_once()
+    assert await count(engine) == 0

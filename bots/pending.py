@@ -103,6 +103,9 @@ class Pending:
             return False
         except GatewayError as error:  # answered: the work is settled, if not as hoped
             log.info("pending work %s answered %s", key, error.code)
+        except Exception:  # the bot's own fault: kept, it would stop all owed after it
+            log.exception("pending work %s failed; dropped", key)
+            self.dropped += 1
         if self._work.get(key) is work:
             del self._work[key]
         self.done += 1
@@ -116,7 +119,9 @@ class Pending:
                 await self._added.wait()
                 wait = self.first_wait_seconds
             await asyncio.sleep(wait)
-            if await self.run_once():
-                wait = self.first_wait_seconds
-            else:
-                wait = min(wait * 2, self.max_wait_seconds)
+            try:
+                settled = await self.run_once()
+            except Exception:  # never dies quietly: logged, and tried again after a while
+                log.exception("owed work failed; trying again")
+                settled = False
+            wait = self.first_wait_seconds if settled else min(wait * 2, self.max_wait_seconds)

@@ -43,13 +43,15 @@ def seconds(value: float | timedelta) -> float:
 
 class Deliverer:
     def __init__(self, bot: Bot, gateway: GatewayClient, public_url: str, *,
-                 batch: int = 50, lease_seconds: int = 120, wait_seconds: int = 20) -> None:
+                 batch: int = 50, lease_seconds: int = 120, wait_seconds: int = 20,
+                 retry_seconds: float = 5.0) -> None:
         self.bot = bot
         self.gateway = gateway
         self.public_url = public_url.rstrip("/")
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.wait_seconds = wait_seconds
+        self.retry_seconds = retry_seconds  # after a round that failed
         self.total = Delivered()
         self._slots = asyncio.Semaphore(IN_FLIGHT)
 
@@ -107,4 +109,7 @@ class Deliverer:
                 await self.round()
             except GatewayError as error:
                 log.warning("outbox lease failed: %s", error)
-                await asyncio.sleep(5)
+                await asyncio.sleep(self.retry_seconds)
+            except Exception:  # never dies quietly: logged, and tried again after a while
+                log.exception("delivery round failed")
+                await asyncio.sleep(self.retry_seconds)

@@ -52,8 +52,9 @@ async def _run(application: Application, settings: TelegramSettings, gateway: Ga
         webhook = await start_webhook(application, settings)
     found = services(application)
     deliverer = Deliverer(application.bot, gateway, settings.public_url)
-    background = [asyncio.create_task(deliverer.run_forever(), name="telegram delivery"),
-                  asyncio.create_task(found.pending.run_forever(), name="owed flattrs")]
+    background = [
+        watched(asyncio.create_task(deliverer.run_forever(), name="telegram delivery"), stop),
+        watched(asyncio.create_task(found.pending.run_forever(), name="owed flattrs"), stop)]
     log.info("Telegram bot @%s running (%s)", application.bot.username,
              "webhook" if webhook else "long polling")
     try:
@@ -68,6 +69,20 @@ async def _run(application: Application, settings: TelegramSettings, gateway: Ga
             await application.updater.stop()
         await found.counts.close()
         await application.stop()
+
+
+def watched(task: asyncio.Task, stop: asyncio.Event) -> asyncio.Task:
+    """A background loop runs as long as the bot: one that ends anyway is logged and stops
+    the bot, rather than leave it running without it."""
+
+    def ended(done: asyncio.Task) -> None:
+        if done.cancelled():  # the bot stopping
+            return
+        log.error("%s ended; stopping the bot", done.get_name(), exc_info=done.exception())
+        stop.set()
+
+    task.add_done_callback(ended)
+    return task
 
 
 async def start_webhook(application: Application, settings: TelegramSettings) -> web.AppRunner:

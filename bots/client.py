@@ -148,6 +148,9 @@ class Leased:
     attempt: int
 
 
+LEASE_MARGIN_SECONDS = 10.0  # a lease's try is given its wait and this much more
+
+
 @dataclass(frozen=True)
 class Retrying:
     """How hard the client tries: `attempts` in all, waits doubling from `backoff_seconds`."""
@@ -188,8 +191,10 @@ class GatewayClient:
 
     async def call(self, method: str, path: str, *, identity: str | None = None,
                    body: dict | None = None, query: dict | None = None,
-                   idempotency_key: str | None = None) -> dict[str, Any]:
-        """One API call with the retries; the answer's JSON object, or an exception."""
+                   idempotency_key: str | None = None,
+                   timeout_seconds: float | None = None) -> dict[str, Any]:
+        """One API call with the retries; the answer's JSON object, or an exception. Each try
+        is given `timeout_seconds` (default: the client's)."""
         headers = {}
         if identity is not None:
             headers[IDENTITY_HEADER] = identity
@@ -198,11 +203,14 @@ class GatewayClient:
         retrying = self.retrying
         wait = retrying.backoff_seconds
         problem = "no try made"
+        timeout = (None if timeout_seconds is None
+                   else aiohttp.ClientTimeout(total=timeout_seconds))
         for attempt in range(1, retrying.attempts + 1):
             last = attempt == retrying.attempts
             try:
                 async with self._session_now().request(
-                    method, self.api + path, json=body, params=query, headers=headers
+                    method, self.api + path, json=body, params=query, headers=headers,
+                    timeout=timeout
                 ) as response:
                     status = response.status
                     answer = await _json_of(response)
@@ -322,9 +330,11 @@ class GatewayClient:
 
     async def lease(self, platform: str, *, max_messages: int = 50, lease_seconds: int = 60,
                     wait_seconds: int = 0) -> list[Leased]:
+        # The gateway holds the answer up to `wait_seconds`: the try is given 10 s more.
         answer = await self.call("POST", "/bot/outbox/lease", body={
             "platform": platform, "max": max_messages, "lease_seconds": lease_seconds,
-            "wait": wait_seconds})
+            "wait": wait_seconds}, timeout_seconds=max(self.retrying.timeout_seconds,
+                                                      wait_seconds + LEASE_MARGIN_SECONDS))
         return [Leased(m["id"], m["identity"], m["chat_id"], m["kind"], m["period"],
                        m["subject"], m["text"], m["attempt"]) for m in answer["messages"]]
 

@@ -8,6 +8,7 @@ import pytest
 from outbox_messages import chat_members, delivery_states, lease_ends, message, queue
 from sqlalchemy import select
 
+from bots.client import GatewayClient, Retrying
 from bots.telegram.delivery import Deliverer
 from core.schema import outbox_deliveries
 
@@ -88,3 +89,14 @@ async def test_a_bot_that_died_holding_a_lease_leaves_its_messages_to_the_next(
     assert (await deliverer.round()).sent == 2
     assert {chat: len(telegram.api.sent_to(chat)) for chat in (1000, 1001, 1002, 1003)} == {
         1000: 1, 1001: 1, 1002: 1, 1003: 1}
+
+
+async def test_an_idle_lease_waits_its_whole_wait_however_short_the_client_s_timeout(
+        gateway_server, bot_token):
+    # The lease call gets the wait and 10 s more: an idle outbox is an empty answer, not a
+    # timeout that makes the delivery loop believe the gateway is down.
+    async with GatewayClient(str(gateway_server.make_url("")), bot_token,
+                             retrying=Retrying(attempts=1, timeout_seconds=1.0)) as gateway:
+        started = time.monotonic()
+        assert await gateway.lease("telegram", wait_seconds=2) == []
+        assert time.monotonic() - started >= 1.5

@@ -58,8 +58,15 @@ def text_channel(channel_id: int, guild_id: int, name: str = "general") -> dict[
             "topic": None, "last_message_id": None, "rate_limit_per_user": 0}
 
 
-def guild(guild_id: int, channel_ids: tuple[int, ...], name: str = "Readers") -> dict[str, Any]:
-    """A GUILD_CREATE's guild: its channels, one role, and the bot as its only member."""
+def custom_emoji(emoji_id: int, name: str) -> dict[str, Any]:
+    return {"id": str(emoji_id), "name": name, "roles": [], "require_colons": True,
+            "managed": False, "animated": False, "available": True}
+
+
+def guild(guild_id: int, channel_ids: tuple[int, ...], name: str = "Readers",
+          emojis: dict[int, str] | None = None) -> dict[str, Any]:
+    """A GUILD_CREATE's guild: its channels, its own emoji (id → name), one role, and the
+    bot as its only member."""
     return {"id": str(guild_id), "name": name, "icon": None, "splash": None,
             "discovery_splash": None, "owner_id": "1", "afk_channel_id": None,
             "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
@@ -71,7 +78,8 @@ def guild(guild_id: int, channel_ids: tuple[int, ...], name: str = "Readers") ->
             "roles": [{"id": str(guild_id), "name": "@everyone", "color": 0, "hoist": False,
                        "position": 0, "permissions": str(EVERYONE_PERMISSIONS),
                        "managed": False, "mentionable": False, "flags": 0}],
-            "emojis": [], "stickers": [], "members": [member(BOT_ID, bot=True)],
+            "emojis": [custom_emoji(i, n) for i, n in (emojis or {}).items()], "stickers": [],
+            "members": [member(BOT_ID, bot=True)],
             "channels": [text_channel(c, guild_id, f"channel{c}") for c in channel_ids],
             "threads": [], "voice_states": [], "presences": [], "stage_instances": [],
             "guild_scheduled_events": [], "soundboard_sounds": []}
@@ -108,6 +116,7 @@ class Session:
 class DiscordStandIn(LoopbackServer):
     heartbeat_ms: int = 45_000
     guilds: dict[int, tuple[int, ...]] = field(default_factory=dict)  # guild → channels
+    emojis: dict[int, dict[int, str]] = field(default_factory=dict)  # guild → its emoji
     users: dict[int, dict[str, Any]] = field(default_factory=dict)  # for GET /users/{id}
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)  # for GET …/messages/{id}
     dms_closed: set[int] = field(default_factory=set)  # users whose DMs answer 403 50007
@@ -138,8 +147,10 @@ class DiscordStandIn(LoopbackServer):
     def gateway_url(self) -> str:
         return self.root.replace("http://", "ws://") + "/gateway"
 
-    def add_guild(self, guild_id: int, *channel_ids: int) -> None:
+    def add_guild(self, guild_id: int, *channel_ids: int,
+                  emojis: dict[int, str] | None = None) -> None:
         self.guilds[guild_id] = channel_ids
+        self.emojis[guild_id] = emojis or {}
 
     def add_user(self, user_id: int, *, bot: bool = False) -> None:
         self.users[user_id] = user(user_id, bot=bot)
@@ -257,7 +268,8 @@ class DiscordStandIn(LoopbackServer):
             "application": {"id": str(APPLICATION_ID), "flags": 0},
             "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds]})
         for guild_id, channels in self.guilds.items():
-            await self.dispatch("GUILD_CREATE", guild(guild_id, channels))
+            await self.dispatch("GUILD_CREATE", guild(guild_id, channels,
+                                                      emojis=self.emojis.get(guild_id)))
         self._connected.set()
 
     async def _resume(self, socket: web.WebSocketResponse, data: dict[str, Any]) -> None:

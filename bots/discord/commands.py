@@ -23,7 +23,14 @@ from discord import app_commands
 from bots.client import GatewayError, Month
 from bots.discord.private import link_button
 from bots.discord.reactions import identity, invite, thing_of, work_key
-from bots.discord.servers import parse_emoji, server_key, shown
+from bots.discord.servers import (
+    is_the_servers_emoji,
+    known,
+    not_the_servers_channels,
+    parse_emoji,
+    server_key,
+    shown,
+)
 from bots.discord.texts import UNREACHABLE, clipped, explain
 from bots.owed import now_or_owed
 
@@ -341,12 +348,18 @@ async def _settings(interaction: discord.Interaction, emoji: str | None,
     bot = _bot(interaction)
     if interaction.guild_id is None:
         return "Use /flattr-settings in the server whose settings you want to see or change."
+    # The server as discord.py knows it: what it names must be the server's own.
+    guild = bot.get_guild(interaction.guild_id)
+    guild = guild if known(guild) else None
     changes: dict[str, object] = {}
     if emoji is not None:
         chosen = None if emoji.strip().lower() == "default" else parse_emoji(emoji)
         if chosen is None and emoji.strip().lower() != "default":
             return (f"`{emoji[:40]}` is not an emoji: pick a standard one like 💸 or 🔥, one "
                     "of this server's, or 'default'.")
+        if guild is not None and not is_the_servers_emoji(guild, chosen):
+            return (f"{shown(chosen or '')} is not one of this server's emoji: pick one of "
+                    "them, a standard one like 💸, or 'default'.")
         changes["emoji"] = chosen
     if channels is not None:
         if channels.strip().lower() == "all":
@@ -356,6 +369,10 @@ async def _settings(interaction: discord.Interaction, emoji: str | None,
             if not found or len(found) > MAX_CHANNELS:
                 return (f"Name 1 to {MAX_CHANNELS} channels as #mentions, or 'all' for every "
                         "channel.")
+            foreign = not_the_servers_channels(guild, found) if guild is not None else []
+            if foreign:
+                return (f"<#{foreign[0]}> is not a channel of this server: name its channels "
+                        "as #mentions, or 'all'.")
             changes["channels"] = found
     key = server_key(interaction.guild_id)
     if changes:

@@ -39,15 +39,36 @@ def parse_emoji(text: str) -> str | None:
     return text
 
 
+def custom_id(emoji: str) -> int | None:
+    """The id of a server's own emoji (`name:id`); None for a standard emoji."""
+    custom = CUSTOM.match(emoji)
+    return int(custom["id"]) if custom is not None else None
+
+
+def known(guild: discord.Guild | None) -> bool:
+    """Whether discord.py knows the server's emoji and channels (from GUILD_CREATE)."""
+    return guild is not None and not guild.unavailable
+
+
+def is_the_servers_emoji(guild: discord.Guild, emoji: str | None) -> bool:
+    """A standard emoji (or none) is everybody's; a custom one must be the server's."""
+    wanted = custom_id(emoji or "")
+    return wanted is None or wanted in {e.id for e in guild.emojis}
+
+
+def not_the_servers_channels(guild: discord.Guild, channels: list[str]) -> list[str]:
+    return [c for c in channels if guild.get_channel_or_thread(int(c)) is None]
+
+
 def shown(emoji: str) -> str:
     """How a message shows the emoji: `<:name:id>` for a server's own."""
     return f"<:{emoji}>" if CUSTOM.match(emoji) else emoji
 
 
 def matches(emoji: str, reaction: discord.PartialEmoji) -> bool:
-    custom = CUSTOM.match(emoji)
-    if custom is not None:
-        return reaction.id is not None and reaction.id == int(custom["id"])
+    wanted = custom_id(emoji)
+    if wanted is not None:
+        return reaction.id is not None and reaction.id == wanted
     return reaction.id is None and (reaction.name or "").replace(VARIATION, "") == (
         emoji.replace(VARIATION, ""))
 

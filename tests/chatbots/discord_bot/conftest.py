@@ -21,6 +21,7 @@ from support import wait_until
 
 PUBLIC_URL = "https://flattr.example"
 GUILD, CHANNEL, OTHER_CHANNEL = 800000000000000001, 800000000000000011, 800000000000000012
+GUILD_EMOJI = 700000000000000077  # the server's own emoji "flattr"
 
 
 class ObservedBot(FlattrBot):
@@ -111,7 +112,7 @@ class DiscordBot:
 @pytest.fixture
 async def discord_api() -> AsyncIterator[DiscordStandIn]:
     api = DiscordStandIn(heartbeat_ms=250)
-    api.add_guild(GUILD, CHANNEL, OTHER_CHANNEL)
+    api.add_guild(GUILD, CHANNEL, OTHER_CHANNEL, emojis={GUILD_EMOJI: "flattr"})
     await api.start()
     yield api
     await api.close()

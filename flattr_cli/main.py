@@ -3,7 +3,6 @@
 import asyncio
 import functools
 import json
-import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable
@@ -397,30 +396,16 @@ def worker_command(once: bool, now: datetime | None, interval: float,
         raise click.UsageError("--now goes with --once (the long-running worker uses the clock)")
     if once and metrics_port is not None:
         raise click.UsageError("--metrics-port is for the long-running worker, not --once")
-    _log_to_stderr(logging.getLogger("flattr.worker"))
+    from gateway.logs import configure_logging
+
+    # Its one line per piece of work on standard error, as the gateway's lines (FLATTR_LOG_
+    # FORMAT, FLATTR_LOG_LEVEL); --json output stays alone on standard output.
+    config = settings()
+    configure_logging(config.log_format, config.log_level)
     if once:
         _worker_once(now)
     else:
         _worker_forever(interval, metrics_host, metrics_port)
-
-
-class _ToStderr(logging.Handler):
-    """The worker's one line per piece of work, on standard error as it is when written
-    (--json output stays alone on standard output)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            click.echo(self.format(record), err=True)
-        except Exception:
-            self.handleError(record)
-
-
-def _log_to_stderr(logger: logging.Logger) -> None:
-    if not any(isinstance(handler, _ToStderr) for handler in logger.handlers):
-        handler = _ToStderr()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
 
 
 @with_database

@@ -3,7 +3,11 @@
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -62,8 +66,28 @@ def test_worker_once_settles_a_month_when_it_may_be(flattr):
     assert settled["work"] == "settle" and settled["period"] == "2026-11"
     assert (settled["stages_run"], settled["charged"], settled["fees"]) == (6, "5.00", "0.50")
     assert settled["summaries"] == 2 and settled["failed"] is False
-    assert "INFO settled 2026-11: 6 stages, 1 giver (0 unfunded), €5.00 charged" in log
+    assert "INFO flattr.worker: settled 2026-11: 6 stages, 1 giver (0 unfunded), €5.00 charged" \
+        in log
     assert flattr("worker", "--once", "--now", "2026-12-01T00:02:00Z")[0]["done"] == []
+
+
+def test_worker_logs_as_the_log_settings_say(flattr, database_url, monkeypatch):
+    a_month(flattr)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLATTR_")}
+    env.update({"FLATTR_DATABASE_URL": database_url, "FLATTR_PUBLIC_URL": "https://flattr.test",
+                "FLATTR_LOG_FORMAT": "json"})
+    done = subprocess.run([str(Path(sys.executable).parent / "flattr"), "--json", "worker",
+                           "--once", "--now", "2026-12-01T00:01:00Z"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["done"][0]["work"] == "settle"
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # each one JSON
+    [settled] = [line for line in lines if line["message"].startswith("settled 2026-11")]
+    assert (settled["level"], settled["logger"]) == ("INFO", "flattr.worker"), settled
+    # The level too: warnings only, and the next month settled without any.
+    monkeypatch.setenv("FLATTR_LOG_LEVEL", "warning")
+    done, log = flattr("worker", "--once", "--now", "2027-01-01T00:01:00Z")
+    assert done["done"][0]["period"] == "2026-12" and log == ""
 
 
 @pytest.mark.parametrize(("args", "said"), [

@@ -3,6 +3,7 @@ until SIGINT or SIGTERM."""
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import signal
 import sys
@@ -87,16 +88,20 @@ def watched(task: asyncio.Task, stop: asyncio.Event) -> asyncio.Task:
 
 async def start_webhook(application: Application, settings: TelegramSettings) -> web.AppRunner:
     """Telegram posts each update to the webhook URL: a reverse proxy hands it here."""
-    secret = (settings.telegram_webhook_secret.get_secret_value()
-              if settings.telegram_webhook_secret else None)
+    if not settings.telegram_webhook_secret:  # anyone could post forged updates
+        raise ValueError("a webhook needs FLATTR_TELEGRAM_WEBHOOK_SECRET")
+    secret = settings.telegram_webhook_secret.get_secret_value()
 
     async def receive(request: web.Request) -> web.Response:
-        if secret is not None and request.headers.get(SECRET_HEADER) != secret:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
             return web.Response(status=403)
         try:
             data = await request.json()
+            if not isinstance(data, dict):
+                raise TypeError("an update is a JSON object")
             update = Update.de_json(data, application.bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             return web.Response(status=400)
         await application.update_queue.put(update)
         return web.Response()
@@ -128,6 +133,10 @@ def main() -> int:
     if settings.gateway_token is None:
         print("flattr bot telegram: set FLATTR_GATEWAY_TOKEN to a token with the bot scope "
               "(flattr token create HANDLE --scopes bot)", file=sys.stderr)
+        return USAGE
+    if settings.telegram_webhook_url is not None and not settings.telegram_webhook_secret:
+        print("flattr bot telegram: set FLATTR_TELEGRAM_WEBHOOK_SECRET (1 to 256 letters, "
+              "digits, _ and -) whenever FLATTR_TELEGRAM_WEBHOOK_URL is set", file=sys.stderr)
         return USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

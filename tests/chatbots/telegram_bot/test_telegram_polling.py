@@ -114,3 +114,40 @@ async def test_with_a_webhook_the_bot_takes_updates_posted_with_its_secret(
         await asyncio.wait_for(running, 15)
     async with engine.connect() as conn:
         assert (await members.member_by_identity(conn, f"telegram:{FAN}")).handle == "te222"
+
+
+async def test_a_webhook_without_a_secret_does_not_start():
+    code, err = await run_command({"FLATTR_TELEGRAM_TOKEN": BOT_TOKEN,
+                                   "FLATTR_GATEWAY_TOKEN": "flattr_x",
+                                   "FLATTR_TELEGRAM_WEBHOOK_URL": "https://bot.example/hook"})
+    assert code == 2
+    assert err == ("flattr bot telegram: set FLATTR_TELEGRAM_WEBHOOK_SECRET (1 to 256 letters, "
+                   "digits, _ and -) whenever FLATTR_TELEGRAM_WEBHOOK_URL is set\n")
+
+
+async def test_the_webhook_refuses_forged_and_malformed_posts(bot_api, telegram_settings,
+                                                             engine):
+    port = free_port()
+    settings = telegram_settings(telegram_webhook_url="https://bot.example/hook",
+                                 telegram_webhook_port=port, telegram_webhook_secret="s3cret")
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(settings, stop))
+    secret = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+    try:
+        await bot_api.wait_for("setWebhook")
+        url = f"http://127.0.0.1:{port}/hook"
+        update = Updates().command(FAN, "/start")
+        async with aiohttp.ClientSession() as session:
+            for headers in ({"X-Telegram-Bot-Api-Secret-Token": "s3cres"},
+                            {"X-Telegram-Bot-Api-Secret-Token": ""}, {}):
+                async with session.post(url, json=update, headers=headers) as forged:
+                    assert forged.status == 403
+            for body in (b"[1, 2]", b'"update"', b"42", b"null", b"{not json", b"\xff\xfe",
+                         b'{"update_id": 1, "message": 5}'):
+                async with session.post(url, data=body, headers={
+                        **secret, "Content-Type": "application/json"}) as bad:
+                    assert bad.status == 400, body
+        assert bot_api.called("sendMessage") == []
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 15)

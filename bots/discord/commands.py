@@ -153,9 +153,6 @@ async def _unlink(interaction: discord.Interaction) -> str:
     except GatewayError as error:
         if error.code in ("not_found", "identity_not_linked"):
             return "This Discord account is not linked to Flattr."
-        if error.code == "insufficient_scope":
-            return ("Unlink this Discord account on the website, under Linked chats: "
-                    f"{_bot(interaction).settings.public_url}")
         raise
     return "Unlinked: your reactions flattr nothing any more."
 
@@ -207,12 +204,7 @@ async def _budget(interaction: discord.Interaction, amount: str | None) -> str:
     amount = amount.strip().replace(",", ".")
     if not AMOUNT.match(amount):
         return f"`{amount[:20]}` is not an amount: write it like 5 or 2.50."
-    try:
-        now = await gateway.set_budget(who, amount)
-    except GatewayError as error:
-        if error.code == "insufficient_scope":  # the gateway lets bots only read and flattr
-            return f"Set your budget on the website: {_bot(interaction).settings.public_url}"
-        raise
+    now = await gateway.set_budget(who, amount)
     month = await gateway.month(who)
     return f"Your monthly budget is now {now} {month.currency}."
 
@@ -319,10 +311,7 @@ async def _flattr_post(interaction: discord.Interaction, message: discord.Messag
         made = await bot.gateway.flattr(who, thing=thing, author=identity(message.author.id),
                                         idempotency_key=key)
         if made.owner is None:
-            try:
-                await invite(bot, message.author.id)
-            except GatewayError as error:
-                log.info("no invitation to %s: %s", message.author.id, error)
+            await invite(bot, message.author.id)
         return "Flattred" if made.created else "You flattred that already this month:"
 
     return await _owed(bot, work_key(interaction.user.id, thing), send, message.jump_url,

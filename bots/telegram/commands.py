@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bots.client import GatewayError, Month
 from bots.owed import now_or_owed, work_key
 from bots.telegram.private import answer
+from bots.telegram.reactions import author_for, author_of
 from bots.telegram.services import Services, chat_key, identity, services, thing_of
 from bots.telegram.texts import UNREACHABLE, explain, help_text
 
@@ -185,10 +186,13 @@ async def flattr(update: Update, context: Context) -> None:
         return
     author = None
     if post is not None:
-        if post.from_user is None or post.from_user.is_bot:
+        # As for a reaction: a channel's post forwarded to its discussion group is the
+        # channel's (its claimer's), not that of Telegram's account 777000 that forwarded it.
+        written_by = author_of(post)
+        if written_by is None:
             await answer(update, found, "I can't flattr that post: it has no person as author.")
             return
-        author = identity(post.from_user)
+        author = await author_for(found, written_by)
     try:
         made = await found.gateway.flattr(identity(update.effective_user), author=author,
                                           **target)

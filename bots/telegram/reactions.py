@@ -47,7 +47,7 @@ async def seen(update: Update, context: Context) -> None:
                                AUTHOR_TTL_SECONDS)
 
 
-async def _author(found: Services, remembered: str) -> str | None:
+async def author_for(found: Services, remembered: str) -> str | None:
     """The chat identity a remembered author stands for: a chat posting as itself (a
     channel's post forwarded to its discussion group) is its claimer's, None unclaimed."""
     if remembered.startswith("chat:"):
@@ -85,7 +85,7 @@ async def _flattr(context: Context, found: Services, update_id: int, user_id: in
                    "not see it being posted, so I don't know whose it is.",
                    once=f"unseen:{user_id}:{thing}", once_seconds=MONTH)
         return
-    author = await _author(found, remembered)
+    author = await author_for(found, remembered)
     who = identity(user_id)
     key = f"telegram-reaction-{update_id}-{user_id}"
 

@@ -161,3 +161,24 @@ async def test_a_channel_s_post_in_its_discussion_group_is_the_claimer_s(telegra
     await telegram.feed(again, react(telegram, again["message"]["message_id"], FAN))
     assert (await flattred(engine))[-1] == (
         "te222", f"{POST}/{again['message']['message_id']}", "te111")
+
+
+async def test_flattr_in_reply_to_a_channel_s_post_in_its_discussion_group_is_the_claimer_s(
+        telegram, engine):
+    news = {"id": -1009876543210, "type": "channel", "title": "News"}
+    await telegram.start(AUTHOR)
+    await telegram.start(FAN)
+    telegram.api.add_channel(news["id"], "flattr_news", "News")
+    telegram.api.members[(news["id"], AUTHOR)] = "creator"
+    await telegram.feed(telegram.updates.command(AUTHOR, "/claim @flattr_news"))
+    # Telegram forwards the channel's post from its service account 777000, as the channel.
+    forwarded = telegram.updates.message(CHAT, {"id": 777000, "is_bot": False,
+                                                "first_name": "Telegram"}, "news!",
+                                         sender_chat=news)
+    await telegram.feed(forwarded, telegram.updates.command(
+        FAN, "/flattr", chat=CHAT, reply_to=forwarded["message"]))
+    message_id = forwarded["message"]["message_id"]
+    assert await flattred(engine) == [("te222", f"{POST}/{message_id}", "te111")]
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(identities.c.id).where(
+            identities.c.identity == "telegram:777000")) is None

@@ -9,7 +9,8 @@ TELEGRAM_API = "https://api.telegram.org"
 
 class TelegramSettings(BotSettings):
     telegram_token: SecretStr | None = None
-    # The root of a Bot API server: Telegram's, a self-hosted one, or a test stand-in.
+    # The root of a Bot API server: Telegram's, a self-hosted one, or a test stand-in; PTB's
+    # form of it, ending in /bot, is taken too.
     telegram_base_url: str = Field(default=TELEGRAM_API, pattern=r"^https?://[^\s]+$")
     # Unset: long polling. Set: Telegram posts updates to this public https address, which
     # a reverse proxy hands to the bot's own server on webhook_listen:webhook_port.
@@ -26,4 +27,5 @@ class TelegramSettings(BotSettings):
 
     @property
     def api_root(self) -> str:
-        return self.telegram_base_url.rstrip("/")
+        """The server's root: http://host:port, whether given so or as http://host:port/bot."""
+        return self.telegram_base_url.rstrip("/").removesuffix("/bot")

@@ -11,6 +11,7 @@ import aiohttp
 from outbox_messages import message, queue
 
 from bots.telegram.run import serve
+from bots.telegram.settings import TelegramSettings
 from chat_flattrs import flattred
 from core import members
 from support import wait_until
@@ -148,6 +149,22 @@ async def test_the_webhook_refuses_forged_and_malformed_posts(bot_api, telegram_
                         **secret, "Content-Type": "application/json"}) as bad:
                     assert bad.status == 400, body
         assert bot_api.called("sendMessage") == []
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 15)
+
+
+async def test_the_base_url_may_be_given_in_ptb_s_form_ending_in_bot(bot_api,
+                                                                     telegram_settings):
+    def given(base_url: str) -> TelegramSettings:
+        return telegram_settings().model_copy(update={"telegram_base_url": base_url})
+
+    for base_url in (f"{bot_api.root}/bot", f"{bot_api.root}/bot/", f"{bot_api.root}/"):
+        assert given(base_url).api_root == bot_api.root
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(given(f"{bot_api.root}/bot"), stop))
+    try:
+        await bot_api.wait_for("getUpdates")  # reached: not .../bot/bot<token>/getMe
     finally:
         stop.set()
         await asyncio.wait_for(running, 15)

@@ -37,20 +37,26 @@ class CountEditor:
 
     async def _edit(self, bot: Bot, post: tuple[int, int]) -> None:
         try:
-            due = self._last_edit.get(post, float("-inf")) + self.interval_seconds
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            # Again after each sleep: the edit before may have reached Telegram meanwhile.
+            while (wait := self._last_edit.get(post, float("-inf")) + self.interval_seconds
+                   - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            self._edited(post)  # from when it starts: a press meanwhile waits its turn
         finally:
             del self._scheduled[post]  # a press from now on schedules the next edit
         try:
             count = await self.gateway.thing(f"telegram:{post[0]}/{post[1]}")
-            if len(self._last_edit) >= MAX_TRACKED:
-                self._last_edit.clear()
-            self._last_edit[post] = time.monotonic()
+            self._edited(post)  # and from when Telegram is asked
             await bot.edit_message_reply_markup(post[0], post[1],
                                                 reply_markup=button(count.count_total))
             self.edits += 1
         except (GatewayError, TelegramError) as error:
             log.info("count of %s not shown: %s", post, error)
+
+    def _edited(self, post: tuple[int, int]) -> None:
+        if len(self._last_edit) >= MAX_TRACKED:
+            self._last_edit.clear()
+        self._last_edit[post] = time.monotonic()
 
     async def close(self) -> None:
         waiting = list(self._scheduled.values())

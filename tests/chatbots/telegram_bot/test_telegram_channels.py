@@ -112,3 +112,26 @@ async def test_a_press_once_the_gateway_is_back_settles_the_owed_one(telegram, e
     assert answers(telegram)[-1] == ("Flattred ✓", None)
     assert len(telegram.services.pending) == 0
     assert await flattred(engine) == [("te222", f"{KEY}/{message_id}", None)]
+
+
+async def test_a_slow_count_does_not_let_a_second_edit_in_before_the_interval(telegram, engine,
+                                                                             proxy):
+    await telegram.start(FAN)
+    await telegram.start(OTHER)
+    message_id = await post(telegram)
+    proxy.fail_next(1, path="/api/v1/things")  # the first count is slow: tried again 0.25 s on
+    await telegram.feed(telegram.updates.press(NEWS, message_id, FAN))
+    await asyncio.sleep(0.05)  # its edit has started, asking for the count
+    await telegram.feed(telegram.updates.press(NEWS, message_id, OTHER))
+
+    def edits() -> list:
+        return [c for c in telegram.api.calls if c.method == "editMessageReplyMarkup"][1:]
+
+    async def shows_two() -> bool:
+        return bool(edits()) and edits()[-1].params["reply_markup"]["inline_keyboard"][0][0][
+            "text"] == "Flattr · 2"
+
+    assert await wait_until(shows_two, 10)
+    await asyncio.sleep(0.4)
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(edits())]
+    assert all(gap >= 0.28 for gap in gaps), gaps  # the interval is 0.3 s in the tests

@@ -30,10 +30,10 @@ async def tell(bot: Bot, services: Services, user_id: int, text: str, *,
                once: str | None = None, once_seconds: int = 24 * 3600,
                markup: InlineKeyboardMarkup | None = None) -> bool:
     """Send `text` privately if the user talked to the bot (and, with `once`, only the first
-    time in `once_seconds`). True when it was sent."""
+    time in `once_seconds`: marked only once Telegram took it). True when it was sent."""
     if await services.memory.get(talked_key(user_id)) is None:
         return False
-    if once is not None and not await services.memory.first_time(once, once_seconds):
+    if once is not None and await services.memory.get(once) is not None:
         return False
     try:
         await bot.send_message(user_id, text, reply_markup=markup,
@@ -45,6 +45,8 @@ async def tell(bot: Bot, services: Services, user_id: int, text: str, *,
     except TelegramError as error:
         log.warning("writing to %s failed: %s", user_id, error)
         return False
+    if once is not None:
+        await services.memory.put(once, "1", once_seconds)
     return True
 
 

@@ -182,3 +182,16 @@ async def test_flattr_in_reply_to_a_channel_s_post_in_its_discussion_group_is_th
     async with engine.connect() as conn:
         assert await conn.scalar(select(identities.c.id).where(
             identities.c.identity == "telegram:777000")) is None
+
+
+async def test_a_message_telegram_did_not_take_is_sent_the_next_time(telegram, engine):
+    await telegram.start(FAN)
+    telegram.api.limit_next("sendMessage", 0.01, 2)  # waited out once, then given up
+    await telegram.feed(react(telegram, 77, FAN))
+    assert telegram.said_to(FAN)[1:] == []
+    await telegram.feed(react(telegram, 77, FAN, old=["👍"], new=[]), react(telegram, 77, FAN))
+    assert telegram.said_to(FAN)[1:] == [
+        "I can't flattr that post in Readers: I did not see it being posted, so I don't "
+        "know whose it is."]
+    await telegram.feed(react(telegram, 77, FAN, old=["👍"], new=[]), react(telegram, 77, FAN))
+    assert len(telegram.said_to(FAN)) == 2  # once sent, once

@@ -64,6 +64,11 @@ async def start(update: Update, context: Context) -> None:
 async def link(update: Update, context: Context) -> None:
     """/link CODE: link this Telegram user to the member who made the code on the web."""
     found = services(context)
+    if update.effective_chat.type != ChatType.PRIVATE:  # the code is no secret there
+        await answer(update, found, "Send /link CODE to me here, never in a group: everyone "
+                     "there saw that code, so I did not use it. Make a new one on the website."
+                     if context.args else "Send /link CODE to me here, never in a group.")
+        return
     if not context.args:
         await answer(update, found, "Send /link CODE with the code the website shows under "
                                     "Linked chats.")

@@ -55,16 +55,28 @@ async def test_a_deep_link_links_the_user_to_the_member_of_the_code(telegram, we
 
 async def test_answers_to_commands_in_a_group_go_to_the_private_chat(telegram, web_member,
                                                                      gateway_server):
-    pia = await web_member("pia")
-    code = (await web_call(gateway_server, pia.token, "POST", "/link-codes"))["code"]
     chat = group()
-    await telegram.feed(telegram.updates.command(ANA, f"/link {code}", chat=chat))
+    await telegram.feed(telegram.updates.command(ANA, "/balance", chat=chat))
     # Never talked to the bot: Telegram forbids writing first, so nothing is sent anywhere.
     assert telegram.api.called("sendMessage") == []
     await telegram.start(ANA)
     await telegram.feed(telegram.updates.command(ANA, "/balance", chat=chat))
     assert telegram.api.sent_to(chat["id"]) == []
-    assert telegram.said_to(ANA)[-1].startswith("pia\nTo give: 0.00")
+    assert telegram.said_to(ANA)[-1].startswith("te111\nTo give: 0.00")
+
+
+async def test_a_link_code_sent_in_a_group_is_not_used(telegram, web_member, gateway_server):
+    pia = await web_member("pia")
+    code = (await web_call(gateway_server, pia.token, "POST", "/link-codes"))["code"]
+    chat = group()
+    await telegram.feed(telegram.updates.command(BEN, "/help"))  # talked: may be told
+    await telegram.feed(telegram.updates.command(BEN, f"/link {code}", chat=chat))
+    assert telegram.api.sent_to(chat["id"]) == []
+    assert telegram.said_to(BEN)[-1] == (
+        "Send /link CODE to me here, never in a group: everyone there saw that code, so I "
+        "did not use it. Make a new one on the website.")
+    linked = await web_call(gateway_server, pia.token, "GET", "/identities")
+    assert linked["identities"] == []
 
 
 async def test_flattr_and_unflattr_a_url_and_the_month_s_stats(telegram, engine):

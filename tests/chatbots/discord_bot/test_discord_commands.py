@@ -4,7 +4,7 @@ callback route, ephemerally; a real gateway on each backend."""
 
 import aiohttp
 import pytest
-from conftest import CHANNEL, GUILD, OTHER_CHANNEL
+from discord_harness import CHANNEL, GUILD, OTHER_CHANNEL
 from outbox_messages import message, queue
 from sqlalchemy import func, select
 from web_sign_in_link import use_sign_in_link

@@ -32,7 +32,7 @@ async def test_a_summary_is_sent_as_a_dm_with_its_statement_and_acknowledged(dis
 
 async def test_dms_are_paced_one_at_a_time(discord_api, discord_settings, gateway, memory,
                                            engine):
-    from conftest import running_bot
+    from discord_harness import running_bot
 
     member_ids = await chat_members(engine, 4, network="discord")
     await queue(engine, [message(m) for m in member_ids])

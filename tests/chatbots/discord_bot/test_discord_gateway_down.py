@@ -2,7 +2,7 @@
 flattrs and take-backs are owed and sent once it is back, nothing lost and nothing doubled."""
 
 import pytest
-from conftest import CHANNEL, GUILD
+from discord_harness import CHANNEL, GUILD
 
 from chat_flattrs import flattred
 from support import wait_until

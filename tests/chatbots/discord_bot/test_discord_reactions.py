@@ -5,7 +5,7 @@ import asyncio
 import uuid
 
 import pytest
-from conftest import CHANNEL, GUILD, OTHER_CHANNEL, running_bot
+from discord_harness import CHANNEL, GUILD, OTHER_CHANNEL, running_bot
 
 from bots.discord.settings import DiscordSettings
 from bots.memory import RedisMemory

@@ -21,7 +21,7 @@ FLATTR = Path(sys.executable).parent / "flattr"
 
 async def test_the_running_bot_flattrs_by_reaction_and_delivers_summaries(
         discord_api, discord_settings, web_member, engine):
-    from conftest import CHANNEL, GUILD
+    from discord_harness import CHANNEL, GUILD
 
     fan = await web_member("fan", identity=f"discord:{FAN}")
     await web_member("author", identity=f"discord:{AUTHOR}")

@@ -1,7 +1,7 @@
 """/flattr-settings takes only the server's own emoji and channels, by what discord.py knows
 of the server from GUILD_CREATE; of a server it does not know, what the manager named."""
 
-from conftest import CHANNEL, GUILD, GUILD_EMOJI
+from discord_harness import CHANNEL, GUILD, GUILD_EMOJI
 
 from discord_standin import MANAGE_GUILD, Events
 

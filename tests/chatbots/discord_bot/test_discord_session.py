@@ -5,7 +5,7 @@ reaction."""
 import asyncio
 
 import discord
-from conftest import CHANNEL, GUILD
+from discord_harness import CHANNEL, GUILD
 
 from chat_flattrs import flattred
 from discord_standin import APPLICATION_ID, BOT_TOKEN

@@ -570,6 +570,10 @@ def serve(host: str, port: int, demo: bool | None, workers: int | None,
     gracefully: no new connections, the requests in flight answered, every flattr
     answered 201 written."""
     from gateway import server
+
+    # First thing: a stop asked for while the gateway starts (the migration included) is
+    # kept for when it serves, and then graceful.
+    early = server.StopSignals()
     from gateway.app import create_app, freeze_startup_objects
     from gateway.demo import ensure_demo
     from gateway.logs import configure_logging
@@ -609,10 +613,10 @@ def serve(host: str, port: int, demo: bool | None, workers: int | None,
         if workers > 1:
             spec = WorkerSpec(config, GatewaySettings(), host, port, shutdown_timeout,
                               os.getpid())
-            raise SystemExit(Supervisor(spec, workers).run())
+            raise SystemExit(Supervisor(spec, workers, early).run())
         app = create_app(config, GatewaySettings())
         app.on_startup.append(freeze_startup_objects)
-        server.run(app, host, port, shutdown_timeout=shutdown_timeout)
+        server.run(app, host, port, shutdown_timeout=shutdown_timeout, early=early)
     except server.CannotListen as error:
         raise click.ClickException(str(error)) from error
 

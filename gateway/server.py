@@ -104,14 +104,41 @@ class CannotListen(Exception):
     """The port is taken, or the address is not one of this machine's."""
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopSignals:
+    """SIGTERM and SIGINT caught from a process's first instant until it serves (a Python
+    PID 1, as in a container, would ignore a SIGTERM it has no handler for). The first one
+    asks for a graceful stop, honoured by `run` and the supervisor once their own handlers
+    are in place: before anything is served, or at once after. A second one while still
+    starting aborts it (a start stuck on a database that does not answer)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+
 async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool,
-                 shutdown_timeout: float, parent_pid: int | None) -> None:
+                 shutdown_timeout: float, parent_pid: int | None,
+                 early: StopSignals | None) -> None:
     # Our own signal handlers, not aiohttp's: theirs raise GracefulExit inside the serving
     # task, and a cancelled task gives up its cleanup at the first timeout (batcher unflushed).
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
+    # A supervisor's worker is born with these signals blocked: one sent since comes now, to
+    # the handlers above. One caught before them asks for the stop as well.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if early is not None and early.received is not None:
+        stop.set()
     runner = GatewayRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=shutdown_timeout)
     await runner.setup()
@@ -131,7 +158,7 @@ async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool
         # Closes the listening socket, waits up to shutdown_timeout for the requests in
         # flight, then runs the app's cleanup: the batchers' writes, pools, Redis.
         await runner.cleanup()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
         if watching is not None:
             watching.cancel()
@@ -168,9 +195,10 @@ def _exit_if_stuck(shutdown_timeout: float) -> None:
 
 
 def run(app: web.Application, host: str, port: int, *, reuse_port: bool = False,
-        shutdown_timeout: float = 10.0, parent_pid: int | None = None) -> None:
-    """Serve until SIGINT or SIGTERM (or, given parent_pid, until that parent is gone),
-    then stop gracefully: no new connections, the requests in flight answered, every
-    batched write committed, pools closed."""
+        shutdown_timeout: float = 10.0, parent_pid: int | None = None,
+        early: StopSignals | None = None) -> None:
+    """Serve until SIGINT or SIGTERM (or, given parent_pid, until that parent is gone, or
+    given `early`, one that came before), then stop gracefully: no new connections, the
+    requests in flight answered, every batched write committed, pools closed."""
     asyncio.run(_serve(app, host, port, reuse_port=reuse_port,
-                       shutdown_timeout=shutdown_timeout, parent_pid=parent_pid))
+                       shutdown_timeout=shutdown_timeout, parent_pid=parent_pid, early=early))

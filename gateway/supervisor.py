@@ -8,6 +8,10 @@ its whole life (a taken port is found before any worker starts, port 0 is chosen
 all, and no other program takes the port while a worker restarts), restarts a worker that
 dies after a back-off that grows while workers keep dying young, passes SIGTERM and SIGINT
 on, and exits once every worker has: 0 when each of them stopped cleanly.
+
+A stop asked for at any instant is graceful: the parent catches the signals from its start
+(server.StopSignals) and starts no worker once asked to stop; a worker is born with them
+blocked and lets them in once its loop's handlers are in place (server._serve).
 """
 
 import logging
@@ -17,11 +21,12 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, replace
+from multiprocessing import resource_tracker
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 
 from core.settings import Settings
-from gateway.server import CLEANUP_SECONDS, CannotListen
+from gateway.server import CLEANUP_SECONDS, STOP_SIGNALS, CannotListen, StopSignals
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -99,10 +104,12 @@ def describe_exit(code: int | None) -> str:
 
 
 class Supervisor:
-    def __init__(self, spec: WorkerSpec, workers: int) -> None:
+    def __init__(self, spec: WorkerSpec, workers: int, early: StopSignals | None = None
+                 ) -> None:
         self.spec = spec
         self.slots = [Slot(n) for n in range(1, workers + 1)]
         self.context = multiprocessing.get_context("spawn")
+        self.early = early
         self.stopping = False
 
     def run(self) -> int:
@@ -111,13 +118,16 @@ class Supervisor:
         self.spec = replace(self.spec, port=reserved.getsockname()[1])
         wake_reader, wake_writer = socket.socketpair()
         wake_writer.setblocking(False)
-        previous = {signum: signal.signal(signum, self._on_signal)
-                    for signum in (signal.SIGTERM, signal.SIGINT)}
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
         previous_wakeup = signal.set_wakeup_fd(wake_writer.fileno(), warn_on_full_buffer=False)
+        if self.early is not None and self.early.received is not None:
+            self.stopping = True
         try:
             log.info("%d gateway workers on %s:%d", len(self.slots), self.spec.host,
                      self.spec.port, extra={"workers": len(self.slots)})
             for slot in self.slots:
+                if self.stopping:
+                    break
                 self._start(slot)
             self._supervise(wake_reader)
             return self._stop_all()
@@ -138,7 +148,16 @@ class Supervisor:
     def _start(self, slot: Slot) -> None:
         process = self.context.Process(target=worker_main, args=(self.spec,),
                                        name=f"flattr-gateway-{slot.number}")
-        process.start()
+        # Born with SIGTERM and SIGINT blocked (a mask outlives fork and exec): one passed on
+        # while it starts waits for its loop's handlers instead of killing it half made.
+        # The spawn start method starts multiprocessing's resource tracker at its first
+        # start, and unblocks both signals once it has: that is done before they are blocked.
+        resource_tracker.ensure_running()
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         slot.process, slot.started_at, slot.restart_at = process, time.monotonic(), None
         log.info("worker %d started (pid %d)", slot.number, process.pid,
                  extra={"worker": slot.number, "worker_pid": process.pid})
@@ -194,7 +213,7 @@ class Supervisor:
         clean = True
         for slot in running:
             code = slot.process.exitcode
-            if code != 0:
+            if code not in (0, -signal.SIGTERM):  # the SIGTERM was ours: a stop asked for
                 clean = False
                 log.error("worker %d (pid %d) stopped with %s", slot.number, slot.process.pid,
                           describe_exit(code))

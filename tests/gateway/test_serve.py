@@ -342,3 +342,61 @@ async def test_several_workers_without_redis_start_when_allowed(database_url):
         assert await served.stopped() == 0, "\n".join(served.stderr)
     finally:
         await served.close()
+
+
+# SIGTERM early in the start: before the parent serves, as it starts its workers, before
+# they listen. Each instant is a line of the parent's output, the signal sent as it is read.
+EARLY_INSTANTS = {
+    "announced": lambda line: line.startswith("Flattr gateway on"),
+    "parent's first log line": lambda line: line.startswith("{"),
+    "worker 1 spawned": lambda line: '"worker 1 started' in line,
+    "worker 2 spawned": lambda line: '"worker 2 started' in line,
+    "first listening": lambda line: '"listening' in line,
+}
+
+
+def sigterm_at(env: dict[str, str], workers: str, instant) -> tuple[int, list[str]]:
+    """Start `flattr serve`, send SIGTERM as the first line `instant` picks is read; its exit
+    status and every line it wrote."""
+    flattr = Path(sys.executable).parent / "flattr"
+    process = subprocess.Popen(
+        [str(flattr), "serve", "--no-demo", "--port", str(free_port()), "--workers", workers,
+         "--allow-local-limits"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    lines: list[str] = []
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if instant(line):
+                process.send_signal(signal.SIGTERM)
+                break
+        lines.extend(line.rstrip("\n") for line in process.stdout)
+        return process.wait(STOP_WITHIN_SECONDS), lines
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("instant", EARLY_INSTANTS)
+def test_sigterm_early_in_the_start_stops_cleanly(database_url, instant):
+    code, lines = sigterm_at(serve_env(database_url), "2", EARLY_INSTANTS[instant])
+    output = "\n".join(lines)
+    assert code == 0, output
+    assert "Traceback" not in output and "not cleanly" not in output, output
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    started = [line["worker_pid"] for line in logged if "worker_pid" in line]
+    # Each worker started, however young, stopped as asked: it was not killed half made.
+    stopped = [line["pid"] for line in logged if line["message"] == "stopped"
+               and line["logger"] == "gateway.server"]
+    assert sorted(stopped) == sorted(started), output
+    assert logged[-1]["message"] == "stopped" and logged[-1]["logger"] == "gateway.supervisor"
+
+
+def test_sigterm_before_one_process_serves_stops_it_cleanly(database_url):
+    code, lines = sigterm_at(serve_env(database_url), "1", EARLY_INSTANTS["announced"])
+    output = "\n".join(lines)
+    assert code == 0 and "Traceback" not in output, output
+    assert json.loads(lines[-1])["message"] == "stopped", output

@@ -26,6 +26,7 @@ class CountEditor:
         self.interval_seconds = interval_seconds
         self._last_edit: dict[tuple[int, int], float] = {}
         self._scheduled: dict[tuple[int, int], asyncio.Task] = {}
+        self._editing: dict[tuple[int, int], asyncio.Task] = {}
         self.edits = 0
 
     def schedule(self, bot: Bot, chat_id: int, message_id: int) -> None:
@@ -37,10 +38,17 @@ class CountEditor:
 
     async def _edit(self, bot: Bot, post: tuple[int, int]) -> None:
         try:
-            # Again after each sleep: the edit before may have reached Telegram meanwhile.
-            while (wait := self._last_edit.get(post, float("-inf")) + self.interval_seconds
-                   - time.monotonic()) > 0:
+            while True:  # after the post's edit under way, if any, and the interval since
+                editing = self._editing.get(post)
+                if editing is not None:
+                    await asyncio.wait({editing})
+                    continue
+                wait = (self._last_edit.get(post, float("-inf")) + self.interval_seconds
+                        - time.monotonic())
+                if wait <= 0:
+                    break
                 await asyncio.sleep(wait)
+            self._editing[post] = asyncio.current_task()
             self._edited(post)  # from when it starts: a press meanwhile waits its turn
         finally:
             del self._scheduled[post]  # a press from now on schedules the next edit
@@ -52,6 +60,8 @@ class CountEditor:
             self.edits += 1
         except (GatewayError, TelegramError) as error:
             log.info("count of %s not shown: %s", post, error)
+        finally:
+            self._editing.pop(post, None)
 
     def _edited(self, post: tuple[int, int]) -> None:
         if len(self._last_edit) >= MAX_TRACKED:
@@ -59,7 +69,7 @@ class CountEditor:
         self._last_edit[post] = time.monotonic()
 
     async def close(self) -> None:
-        waiting = list(self._scheduled.values())
+        waiting = list(self._scheduled.values()) + list(self._editing.values())
         for task in waiting:
             task.cancel()
         await asyncio.gather(*waiting, return_exceptions=True)

@@ -71,8 +71,28 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "no_overdrawn_account",
         "no giving, revenue or pool balance is below zero",
+        # A debt account is none of these: it is the part of `external` a member owes.
         """SELECT id, kind, member_id, balance_micros FROM accounts
-           WHERE kind <> 'external' AND balance_micros < 0""",
+           WHERE kind NOT IN ('external', 'debt') AND balance_micros < 0""",
+    ),
+    Invariant(
+        "debt_not_positive",
+        "no member's debt account is above zero",
+        """SELECT id, member_id, balance_micros FROM accounts
+           WHERE kind = 'debt' AND balance_micros > 0""",
+    ),
+    Invariant(
+        "debt_moves_recorded",
+        "a debt moves only by a reversal of the member's funding or a funding that repays it",
+        """SELECT t.key, t.kind, a.member_id, p.amount_micros
+           FROM postings p
+           JOIN accounts a ON a.id = p.account_id AND a.kind = 'debt'
+           JOIN ledger_transactions t ON t.id = p.transaction_id
+           LEFT JOIN fundings f ON f.transaction_id = t.id AND f.member_id = a.member_id
+           LEFT JOIN funding_reversals r ON r.transaction_id = t.id
+                                        AND r.member_id = a.member_id
+           WHERE (f.id IS NULL OR p.amount_micros < 0)
+             AND (r.id IS NULL OR p.amount_micros > 0)""",
     ),
     Invariant(
         "conservation",
@@ -180,38 +200,97 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "external_matches_records",
-        "money crossed `external` only as a recorded funding or a paid payout",
+        "money crossed `external` only as a recorded funding, reversal or paid payout",
         # Per transaction: what it moved through `external`; what its funding says came in
-        # and reached that member's giving account; what its payout, marked paid, says left.
-        # A funding without its transaction, or a paid payout without one, is caught too.
+        # and reached that member's giving account (or repaid their debt); what its
+        # reversal says was taken back from that member's giving account and debt; what its
+        # payout, marked paid, says left. A funding or reversal without its transaction, or
+        # a paid payout without one, is caught too; so is a transaction that is two of them.
         # The backslash keeps `text()` from taking `:paid` for a parameter.
         """SELECT u.transaction_id, SUM(u.external) AS external_micros,
                   SUM(u.funded) AS funded_micros, SUM(u.received) AS received_micros,
-                  SUM(u.paid_out) AS paid_out_micros
+                  SUM(u.reversed) AS reversed_micros, SUM(u.paid_out) AS paid_out_micros,
+                  SUM(u.records) AS records
            FROM (SELECT p.transaction_id, p.amount_micros AS external, 0 AS funded,
-                        0 AS received, 0 AS paid_out
+                        0 AS received, 0 AS reversed, 0 AS paid_out, 0 AS records
                  FROM postings p
                  JOIN accounts x ON x.id = p.account_id AND x.kind = 'external'
                                 AND x.member_id IS NULL
                  UNION ALL
-                 SELECT f.transaction_id, 0, f.amount_micros, 0, 0 FROM fundings f
+                 SELECT f.transaction_id, 0, f.amount_micros, 0, 0, 0, 1 FROM fundings f
                  UNION ALL
-                 SELECT f.transaction_id, 0, 0, p.amount_micros, 0
+                 SELECT f.transaction_id, 0, 0, p.amount_micros, 0, 0, 0
                  FROM fundings f
                  JOIN postings p ON p.transaction_id = f.transaction_id
-                 JOIN accounts a ON a.id = p.account_id AND a.kind = 'giving'
+                 JOIN accounts a ON a.id = p.account_id AND a.kind IN ('giving', 'debt')
                                 AND a.member_id = f.member_id
                  UNION ALL
-                 SELECT t.id, 0, 0, 0, o.amount_micros
+                 SELECT r.transaction_id, 0, 0, 0, r.amount_micros, 0, 1
+                 FROM funding_reversals r
+                 UNION ALL
+                 SELECT r.transaction_id, 0, 0, p.amount_micros, 0, 0, 0
+                 FROM funding_reversals r
+                 JOIN postings p ON p.transaction_id = r.transaction_id
+                 JOIN accounts a ON a.id = p.account_id AND a.kind IN ('giving', 'debt')
+                                AND a.member_id = r.member_id
+                 UNION ALL
+                 SELECT t.id, 0, 0, 0, 0, o.amount_micros, 1
                  FROM payouts o
                  LEFT JOIN ledger_transactions t
                         ON t.key = 'payout:' || CAST(o.id AS VARCHAR(20)) || '\\:paid'
                        AND t.kind = 'payout.paid'
                  WHERE o.status = 'paid') u
            GROUP BY u.transaction_id
-           HAVING SUM(u.external) <> SUM(u.paid_out) - SUM(u.funded)
-               OR SUM(u.received) <> SUM(u.funded)
-               OR (SUM(u.funded) > 0 AND SUM(u.paid_out) > 0)""",
+           HAVING SUM(u.external) <> SUM(u.paid_out) + SUM(u.reversed) - SUM(u.funded)
+               OR SUM(u.received) <> SUM(u.funded) - SUM(u.reversed)
+               OR SUM(u.records) > 1""",
+    ),
+    Invariant(
+        "external_total",
+        "`external` moved exactly the confirmed fundings, less reversals and paid payouts",
+        """SELECT -x.balance_micros AS inside, f.total AS funded, r.total AS reversed,
+                  o.total AS paid_out
+           FROM accounts x,
+                (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM fundings) f,
+                (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM funding_reversals) r,
+                (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM payouts
+                 WHERE status = 'paid') o
+           WHERE x.kind = 'external' AND x.member_id IS NULL
+             AND -x.balance_micros <> f.total - r.total - o.total""",
+    ),
+    Invariant(
+        "reversals_within_fundings",
+        "a funding is never taken back for more than it brought in, nor from another member",
+        """SELECT f.id, f.member_id, f.amount_micros, SUM(r.amount_micros) AS reversed
+           FROM fundings f JOIN funding_reversals r ON r.funding_id = f.id
+           GROUP BY f.id, f.member_id, f.amount_micros
+           HAVING SUM(r.amount_micros) > f.amount_micros
+               OR MIN(r.member_id) <> f.member_id OR MAX(r.member_id) <> f.member_id""",
+    ),
+    Invariant(
+        "reversal_debts_posted",
+        "each reversal took its debt part from the member's debt account, the rest from giving",
+        """SELECT r.id, r.amount_micros, r.debt_micros, COALESCE(SUM(
+                      CASE WHEN a.kind = 'debt' THEN -p.amount_micros ELSE 0 END), 0) AS posted
+           FROM funding_reversals r
+           LEFT JOIN postings p ON p.transaction_id = r.transaction_id
+           LEFT JOIN accounts a ON a.id = p.account_id AND a.member_id = r.member_id
+           GROUP BY r.id, r.amount_micros, r.debt_micros
+           HAVING COALESCE(SUM(CASE WHEN a.kind = 'debt' THEN -p.amount_micros ELSE 0 END), 0)
+                  <> r.debt_micros""",
+    ),
+    Invariant(
+        "checkouts_funded",
+        "each paid card checkout is one funding of its member and amount, and back",
+        """SELECT 'checkout' AS side, c.session_id AS id FROM stripe_checkouts c
+           LEFT JOIN fundings f ON f.id = c.funding_id
+           WHERE c.status = 'paid'
+             AND (f.id IS NULL OR f.member_id <> c.member_id
+                  OR f.amount_micros <> c.amount_micros OR f.source <> 'stripe')
+           UNION ALL
+           SELECT 'funding', CAST(f.id AS VARCHAR(20)) FROM fundings f
+           LEFT JOIN stripe_checkouts c ON c.funding_id = f.id
+           WHERE f.source = 'stripe' AND c.session_id IS NULL""",
     ),
     Invariant(
         "pool_holds_held_shares",
@@ -226,12 +305,18 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "payouts_pending",
-        "the payouts account holds exactly the requested, unresolved payouts",
-        """SELECT a.balance_micros, r.total
-           FROM accounts a,
-                (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM payouts
-                 WHERE status = 'requested') r
-           WHERE a.kind = 'payouts' AND a.member_id IS NULL AND a.balance_micros <> r.total""",
+        "the payouts accounts hold exactly the unresolved payouts: requested ones in "
+        "`payouts`, those sent to the bank in `payouts_sent`",
+        """SELECT a.kind, a.balance_micros, COALESCE(r.total, 0) AS total
+           FROM accounts a
+           LEFT JOIN (SELECT CASE WHEN status = 'requested' THEN 'payouts'
+                                  ELSE 'payouts_sent' END AS kind,
+                             SUM(amount_micros) AS total
+                      FROM payouts WHERE status IN ('requested', 'sent')
+                      GROUP BY CASE WHEN status = 'requested' THEN 'payouts'
+                                    ELSE 'payouts_sent' END) r ON r.kind = a.kind
+           WHERE a.kind IN ('payouts', 'payouts_sent') AND a.member_id IS NULL
+             AND a.balance_micros <> COALESCE(r.total, 0)""",
     ),
     Invariant(
         "no_self_share",

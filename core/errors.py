@@ -135,3 +135,20 @@ class InvalidCredentials(DomainError):
 
 class ClaimNotProven(DomainError):
     code = "claim_not_proven"
+
+
+class InDebt(DomainError):
+    """A refund or dispute left the member owing money: no new flattrs until a funding
+    has repaid it."""
+
+    code = "debt_outstanding"
+
+
+class FundingUnavailable(DomainError):
+    """No way to pay in is configured (or the payment provider cannot be reached)."""
+
+    code = "funding_unavailable"
+
+
+class InvalidBankAccount(DomainError):
+    code = "invalid_bank_account"

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.errors import DomainError, OwnThing, PeriodClosed, check
+from core.errors import DomainError, InDebt, OwnThing, PeriodClosed, check
 from core.flattrs import Flattr, Flattred, flattr
 from core.periods import Period
 from core.thing_keys import ThingKey
@@ -24,7 +24,8 @@ from core.things import Thing
 # then the flattrs, in (thing, member) order (the sort waits for every thing), so concurrent
 # batches take their locks in one order and cannot deadlock.
 # Each thing of the batch comes back once with no flattr and once per flattr the batch made
-# (created) or found (made before this statement's snapshot).
+# (created) or found (made before this statement's snapshot). A member who owes a debt
+# (core/funding/debt.py) flattrs nothing and comes back once, as a row with only their id.
 # The guard runs first (every row comes from `wanted`): `flattr_period_open` (migration
 # 0005) takes the shared ownership lock, which settlement's split takes exclusively, and
 # then reads `settlements` with a fresh snapshot. A period being settled or settled gives
@@ -52,6 +53,11 @@ new_things AS (
     ON CONFLICT (key) DO NOTHING
     RETURNING id, key, kind, url, author_identity, owner_id
 ),
+indebted AS (
+    SELECT DISTINCT w.member_id FROM wanted w
+    WHERE EXISTS (SELECT 1 FROM accounts d WHERE d.member_id = w.member_id
+                  AND d.kind = 'debt' AND d.balance_micros < 0)
+),
 batch_things AS (
     SELECT * FROM new_things
     UNION ALL
@@ -63,6 +69,7 @@ accepted AS (
     SELECT DISTINCT ON (t.id, w.member_id) w.member_id, t.id AS thing_id, w.source
     FROM wanted w JOIN batch_things t ON t.key = w.key
     WHERE t.owner_id IS DISTINCT FROM w.member_id
+      AND w.member_id NOT IN (SELECT member_id FROM indebted)
     ORDER BY t.id, w.member_id
 ),
 new_flattrs AS (
@@ -94,6 +101,9 @@ UNION ALL
 SELECT f.thing_id, NULL, NULL, NULL, NULL, NULL, NULL, f.id, f.member_id, f.period,
        f.created_at, f.source, f.created
 FROM batch_flattrs f
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, i.member_id, NULL, NULL, 'debt', NULL
+FROM indebted i
 UNION ALL
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 WHERE NOT (SELECT open FROM guard)
@@ -173,15 +183,18 @@ async def _one_pass(
     columns = zip(*((r.member_id, r.key.key, r.key.kind, r.key.url, r.key.host, r.key.path,
                      r.source) for r in (requests[i] for i in todo)), strict=True)
     rows = await raw.fetch(FLATTR_BATCH, *map(list, columns), now, str(period))
-    if rows and rows[-1][0] is None:
+    if rows and rows[-1][0] is None and rows[-1][8] is None:
         for i in todo:
             outcomes[i] = PeriodClosed(f"{period} is being settled or has been settled")
         return []
     things: dict[str, Thing] = {}
     flattred: dict[tuple[int, int], tuple[Flattr, bool]] = {}
+    indebted: set[int] = set()
     for (thing_id, key, kind, url, author_identity, owner_id, owner_handle, flattr_id,
          member_id, flattr_period, created_at, source, created) in rows:
-        if flattr_id is None:
+        if thing_id is None and member_id is not None:
+            indebted.add(member_id)
+        elif flattr_id is None:
             things[key] = Thing(thing_id, key, kind, url, author_identity, owner_id,
                                 owner_handle)
         else:
@@ -193,6 +206,10 @@ async def _one_pass(
     answered: set[tuple[int, int]] = set()
     for i in todo:
         request = requests[i]
+        if request.member_id in indebted:
+            outcomes[i] = InDebt("a refund or dispute left you owing money: add funds to "
+                                 "repay it before flattring again")
+            continue
         thing = things.get(request.key.key)
         if thing is None:
             again.append(i)

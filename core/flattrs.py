@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.clock import utc_now
 from core.dialect import insert_ignoring_conflicts
 from core.errors import NotFound, OwnThing, PeriodClosed, check
+from core.funding.debt import refuse_if_in_debt
 from core.locks import lock_period_flattrs
 from core.periods import Period
 from core.schema import charges, flattrs, settlements, things
@@ -70,6 +71,7 @@ async def flattr(
     # before the split counts the month or, checked after the lock, finds the month closed.
     await lock_period_flattrs(conn, period, exclusive=False)
     await ensure_period_open_for_flattrs(conn, period, now)
+    await refuse_if_in_debt(conn, member_id)
     thing = await get_or_create_thing(conn, key, author_identity=author_identity, now=now)
     if thing.owner_id == member_id:
         raise OwnThing("you cannot flattr your own thing")

@@ -131,7 +131,9 @@ async def _apply(conn: AsyncConnection, entry: Posting) -> None:
         update(accounts)
         .where(
             accounts.c.id == entry.account_id,
-            (accounts.c.kind == "external") | (new_balance >= 0),
+            # `external` and a member's debt (core/funding/debt.py) are the outside world:
+            # they may be below zero; a debt is never above it (a CHECK of the schema).
+            accounts.c.kind.in_(("external", "debt")) | (new_balance >= 0),
         )
         .values(balance_micros=new_balance)
         .returning(accounts.c.id)

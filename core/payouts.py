@@ -1,8 +1,10 @@
-"""Payouts of revenue: requested by the creator, then marked paid or failed by an admin.
+"""Payouts of revenue: requested by the creator, sent to the bank, then paid or failed.
 
-Requested money waits in the `payouts` system account; paid, it leaves to `external`;
-failed, it goes back to the creator's revenue. Payouts are whole cents: the rest of a
-request stays in revenue.
+Requested money waits in the `payouts` system account; sent in a credit-transfer batch
+(core/payout_batches.py) it waits in `payouts_sent`; paid, it leaves to `external`; failed,
+it goes back to the creator's revenue. An admin may also mark a requested payout paid or
+failed directly. Each change is a ledger transaction keyed by the payout and its state.
+Payouts are whole cents: the rest of a request stays in revenue.
 """
 
 from dataclasses import dataclass
@@ -27,6 +29,10 @@ class Payout:
     status: str
     created_at: datetime
     resolved_at: datetime | None
+    batch_id: int | None = None
+
+# Where a payout's money waits in each unresolved state.
+WAITING_IN = {"requested": "payouts", "sent": "payouts_sent"}
 
 
 async def request_payout(
@@ -72,7 +78,7 @@ async def request_payout(
 async def resolve_payout(
     conn: AsyncConnection, payout_id: int, outcome: str, now: datetime | None = None
 ) -> Payout:
-    """An admin marks a requested payout `paid` or `failed`; marking it again is a no-op."""
+    """A requested or sent payout is `paid` or `failed`; marking it again is a no-op."""
     if outcome not in ("paid", "failed"):
         raise InvalidState("a payout is marked paid or failed")
     now = now or utc_now()
@@ -81,7 +87,7 @@ async def resolve_payout(
     payout = await payout_by_id(conn, payout_id, for_update=True)
     if payout.status == outcome:
         return payout
-    if payout.status != "requested":
+    if payout.status not in WAITING_IN:
         raise InvalidState(f"payout {payout_id} is already {payout.status}")
     destination = (
         await ledger.system_account(conn, "external")
@@ -94,17 +100,48 @@ async def resolve_payout(
         kind=f"payout.{outcome}",
         member_id=payout.member_id,
         entries=[
-            ledger.Posting(await ledger.system_account(conn, "payouts"), -payout.amount_micros),
+            ledger.Posting(await ledger.system_account(conn, WAITING_IN[payout.status]),
+                           -payout.amount_micros),
             ledger.Posting(destination, payout.amount_micros),
         ],
         now=now,
     )
     resolved = await conn.execute(
         update(payouts)
-        .where(payouts.c.id == payout_id, payouts.c.status == "requested")
+        .where(payouts.c.id == payout_id, payouts.c.status == payout.status)
         .values(status=outcome, resolved_at=now)
     )
     check(resolved.rowcount == 1, f"payout {payout_id} was resolved twice")
+    return await payout_by_id(conn, payout_id)
+
+
+async def mark_sent(
+    conn: AsyncConnection, payout_id: int, batch_id: int, now: datetime | None = None
+) -> Payout:
+    """A requested payout goes out in a batch: its money moves to `payouts_sent`."""
+    payout = await payout_by_id(conn, payout_id, for_update=True)
+    if payout.status == "sent" and payout.batch_id == batch_id:
+        return payout
+    if payout.status != "requested":
+        raise InvalidState(f"payout {payout_id} is {payout.status}, not requested")
+    await ledger.record(
+        conn,
+        key=f"payout:{payout_id}:sent",
+        kind="payout.sent",
+        member_id=payout.member_id,
+        entries=[
+            ledger.Posting(await ledger.system_account(conn, "payouts"), -payout.amount_micros),
+            ledger.Posting(await ledger.system_account(conn, "payouts_sent"),
+                           payout.amount_micros),
+        ],
+        now=now,
+    )
+    sent = await conn.execute(
+        update(payouts)
+        .where(payouts.c.id == payout_id, payouts.c.status == "requested")
+        .values(status="sent", batch_id=batch_id)
+    )
+    check(sent.rowcount == 1, f"payout {payout_id} was sent twice")
     return await payout_by_id(conn, payout_id)
 
 

@@ -27,8 +27,11 @@ Money = BigInteger
 Timestamp = DateTime(timezone=True)
 
 BALANCE_BOUND = 2**62
-SYSTEM_ACCOUNT_KINDS = ("external", "fees", "unclaimed", "charity", "payouts")
-MEMBER_ACCOUNT_KINDS = ("giving", "revenue")
+SYSTEM_ACCOUNT_KINDS = ("external", "fees", "unclaimed", "charity", "payouts", "payouts_sent")
+MEMBER_ACCOUNT_KINDS = ("giving", "revenue")  # made with the member
+# Made when first needed: what a member owes after a refund or a dispute took back money
+# they had already given (core/funding/reversals.py). Its balance is never above zero.
+DEBT_ACCOUNT_KIND = "debt"
 
 metadata = MetaData(
     naming_convention={
@@ -66,12 +69,17 @@ accounts = Table(
     Column("member_id", Id, ForeignKey("members.id")),
     Column("kind", String(16), nullable=False),
     Column("balance_micros", Money, nullable=False, server_default=text("0")),
-    CheckConstraint(_in("kind", MEMBER_ACCOUNT_KINDS + SYSTEM_ACCOUNT_KINDS), name="kind_known"),
+    CheckConstraint(
+        _in("kind", (*MEMBER_ACCOUNT_KINDS, DEBT_ACCOUNT_KIND, *SYSTEM_ACCOUNT_KINDS)),
+        name="kind_known",
+    ),
     CheckConstraint(
         f"(member_id IS NULL) = ({_in('kind', SYSTEM_ACCOUNT_KINDS)})", name="owner_matches_kind"
     ),
-    # Only the outside world can be owed money: no member or pool account goes below zero.
-    CheckConstraint("kind = 'external' OR balance_micros >= 0", name="not_overdrawn"),
+    # Only the outside world can be owed money: no giving, revenue or pool account goes below
+    # zero. A debt account is the outside world's part that one member owes: never above zero.
+    CheckConstraint("kind IN ('external', 'debt') OR balance_micros >= 0", name="not_overdrawn"),
+    CheckConstraint("kind <> 'debt' OR balance_micros <= 0", name="debt_not_positive"),
     # SQLite turns an overflowing integer sum into a float; this bound refuses it instead.
     CheckConstraint(
         f"balance_micros BETWEEN {-BALANCE_BOUND} AND {BALANCE_BOUND}", name="bounded"
@@ -302,6 +310,9 @@ fundings = Table(
     Index("ix_fundings_member_id", "member_id"),
 )
 
+# requested (money in `payouts`) → sent in a batch (in `payouts_sent`) → paid (to `external`)
+# or failed (back to revenue); an admin may also mark a requested payout paid or failed.
+PAYOUT_STATES = ("requested", "sent", "paid", "failed")
 payouts = Table(
     "payouts",
     metadata,
@@ -311,10 +322,111 @@ payouts = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("resolved_at", Timestamp),
+    # The credit-transfer file it was sent in (`flattr payout batch`), once sent.
+    Column("batch_id", Id),
     CheckConstraint("amount_micros > 0", name="amount_positive"),
     CheckConstraint("amount_micros % 10000 = 0", name="whole_cents"),
-    CheckConstraint(_in("status", ("requested", "paid", "failed")), name="status_known"),
+    CheckConstraint(_in("status", PAYOUT_STATES), name="status_known"),
+    CheckConstraint("status <> 'sent' OR batch_id IS NOT NULL", name="sent_in_a_batch"),
     Index("ix_payouts_member_id", "member_id"),
+    Index("ix_payouts_batch_id", "batch_id"),
+)
+
+# Where a member's payouts go: a SEPA account, the IBAN as the IBAN library prints it
+# compactly and the holder's name as the bank will read it.
+payout_accounts = Table(
+    "payout_accounts",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id"), primary_key=True),
+    Column("iban", String(34), nullable=False),
+    Column("bic", String(11)),
+    Column("holder_name", String(70), nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+# One credit-transfer file for the platform's bank: its message id names it in the file,
+# and the file itself is kept, so that it can be written again and its answer checked.
+payout_batches = Table(
+    "payout_batches",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("method", String(16), nullable=False),
+    Column("message_id", String(35), nullable=False, unique=True),
+    Column("payout_count", Integer, nullable=False),
+    Column("total_micros", Money, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    CheckConstraint("payout_count > 0 AND total_micros > 0", name="not_empty"),
+)
+
+# Money taken back from a funding by its source (a card refund, a dispute): it leaves to
+# `external` from the member's giving balance and, for what giving no longer holds, from
+# their debt account. `reference` is the source's name for it (an event, a dispute).
+REVERSAL_KINDS = ("refund", "dispute")
+funding_reversals = Table(
+    "funding_reversals",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("funding_id", Id, ForeignKey("fundings.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reference", String(255), nullable=False),
+    Column("amount_micros", Money, nullable=False),
+    Column("debt_micros", Money, nullable=False),
+    Column("transaction_id", Id, nullable=False, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    UniqueConstraint("kind", "reference"),
+    CheckConstraint(_in("kind", REVERSAL_KINDS), name="kind_known"),
+    CheckConstraint("amount_micros > 0 AND debt_micros >= 0 AND debt_micros <= amount_micros",
+                    name="amounts_valid"),
+    Index("ix_funding_reversals_funding_id", "funding_id"),
+)
+
+# Stripe Checkout sessions the gateway opened: what the member is credited once paid and
+# the card fee they paid on top. `payment_intent` links later refunds and disputes to it.
+CHECKOUT_STATES = ("open", "paid", "expired")
+stripe_checkouts = Table(
+    "stripe_checkouts",
+    metadata,
+    Column("session_id", String(255), primary_key=True),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("amount_micros", Money, nullable=False),
+    Column("fee_micros", Money, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("payment_intent", String(255), unique=True),
+    Column("funding_id", Id, unique=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("completed_at", Timestamp),
+    CheckConstraint(_in("status", CHECKOUT_STATES), name="status_known"),
+    CheckConstraint("amount_micros > 0 AND fee_micros >= 0", name="amounts_valid"),
+    CheckConstraint("(status = 'paid') = (funding_id IS NOT NULL)", name="paid_is_funded"),
+    Index("ix_stripe_checkouts_member_id", "member_id"),
+)
+
+# Every Stripe event received, by its id: a second delivery is answered and does nothing.
+# An event about a payment not yet known (a refund before its checkout completed) waits,
+# its payload kept, and is applied when that payment is credited.
+STRIPE_EVENT_STATES = ("done", "ignored", "waiting")
+stripe_events = Table(
+    "stripe_events",
+    metadata,
+    Column("event_id", String(255), primary_key=True),
+    Column("type", String(100), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("waiting_for", String(255)),
+    Column("payload", Text),
+    Column("note", String(200)),
+    Column("received_at", Timestamp, nullable=False),
+    Column("done_at", Timestamp),
+    CheckConstraint(_in("state", STRIPE_EVENT_STATES), name="state_known"),
+    CheckConstraint("state <> 'waiting' OR (waiting_for IS NOT NULL AND payload IS NOT NULL)",
+                    name="waiting_keeps_payload"),
+    Index(
+        "ix_stripe_events_waiting_for",
+        "waiting_for",
+        postgresql_where=text("state = 'waiting'"),
+        sqlite_where=text("state = 'waiting'"),
+    ),
 )
 
 api_tokens = Table(

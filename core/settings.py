@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.money import MICROS_PER_UNIT, parse_amount
@@ -38,6 +38,23 @@ class Settings(BaseSettings):
     # smtps://… (TLS from the start). Unset: no e-mail is sent, and nobody can turn it on.
     smtp_url: str | None = None
     mail_from: str = "Flattr <flattr@localhost>"
+    # Top-ups by card (Stripe Checkout). Without the secret key and the webhook's signing
+    # secret there is no card funding, and every entry point says so. The API base is
+    # Stripe's; tests point it at a stand-in on loopback.
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://[^\s]+$")
+    # A top-up is between these amounts; the card fee (percent in basis points, plus a fixed
+    # part) is added on top and shown before paying, so the whole amount reaches the balance.
+    funding_minimum: int = Field(default=5 * MICROS_PER_UNIT, ge=10_000)
+    funding_maximum: int = Field(default=500 * MICROS_PER_UNIT, ge=10_000)
+    stripe_fee_bps: int = Field(default=150, ge=0, le=5_000)
+    stripe_fee_fixed: int = Field(default=250_000, ge=0, le=100 * MICROS_PER_UNIT)
+    # Payouts by SEPA credit transfer: the platform's own account, which the bank debits.
+    sepa_name: str | None = None
+    sepa_iban: str | None = None
+    sepa_bic: str | None = None
+    sepa_schema: Literal["pain.001.001.03", "pain.001.001.09"] = "pain.001.001.09"
     # Log lines on standard error: "text" (time, level, logger, message) or "json" (one
     # object a line, for a log collector); and the least level written.
     log_format: Literal["text", "json"] = "text"
@@ -60,7 +77,31 @@ class Settings(BaseSettings):
     def empty_smtp_means_none(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("minimum_budget", "payout_threshold", mode="before")
+    @field_validator("stripe_secret_key", "stripe_webhook_secret", "sepa_name", "sepa_iban",
+                     "sepa_bic")
+    @classmethod
+    def empty_means_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("funding_minimum", "funding_maximum", "stripe_fee_fixed")
+    @classmethod
+    def whole_cents(cls, value: int) -> int:
+        if value % 10_000:
+            raise ValueError("a top-up limit or card fee is a whole number of cents")
+        return value
+
+    @model_validator(mode="after")
+    def top_up_limits_ordered(self) -> "Settings":
+        if self.funding_minimum > self.funding_maximum:
+            raise ValueError("FLATTR_FUNDING_MINIMUM is above FLATTR_FUNDING_MAXIMUM")
+        return self
+
+    @property
+    def stripe_configured(self) -> bool:
+        return bool(self.stripe_secret_key and self.stripe_webhook_secret)
+
+    @field_validator("minimum_budget", "payout_threshold", "funding_minimum", "funding_maximum",
+                     "stripe_fee_fixed", mode="before")
     @classmethod
     def amount_from_text(cls, value: object) -> object:
         if isinstance(value, str):

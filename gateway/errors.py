@@ -22,7 +22,11 @@ STATUS_OF_CODE: dict[str, int] = {
     "invalid_code": 400,
     "invalid_channel": 400,
     "invalid_chat": 400,
+    "invalid_bank_account": 400,
+    "invalid_signature": 400,
+    "invalid_event": 400,
     "unauthorized": 401,
+    "debt_outstanding": 402,
     "invalid_credentials": 401,
     "insufficient_scope": 403,
     "own_thing": 403,
@@ -50,6 +54,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "internal_error": 500,
     "database_unavailable": 503,
     "busy": 503,
+    "funding_unavailable": 503,
 }
 
 

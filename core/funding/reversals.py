@@ -1,0 +1,105 @@
+"""Money a funding's source takes back (a card refund, a dispute), once per reference.
+
+It leaves to `external` from the member's giving balance; what giving no longer holds
+(it was given away at a settlement) becomes the member's debt (core/funding/debt.py). A
+funding never loses more than it brought in.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import ledger
+from core.clock import utc_now
+from core.dialect import sum_micros
+from core.errors import InvalidAmount, NotFound, check
+from core.funding.debt import lock_against_settlement, lock_member_money, make_debt_account
+from core.schema import REVERSAL_KINDS, funding_reversals, fundings
+
+
+@dataclass(frozen=True)
+class Reversal:
+    id: int
+    funding_id: int
+    member_id: int
+    kind: str
+    reference: str
+    amount_micros: int
+    debt_micros: int  # of the amount, what the giving balance could not cover
+    transaction_id: int
+    created_at: datetime
+
+
+def split_reversal(amount_micros: int, giving_micros: int) -> tuple[int, int]:
+    """(from giving, into debt): giving pays what it can, the rest is owed."""
+    check(amount_micros >= 0 and giving_micros >= 0, "a reversal splits non-negative amounts")
+    from_giving = min(amount_micros, giving_micros)
+    return from_giving, amount_micros - from_giving
+
+
+async def reversed_so_far(conn: AsyncConnection, funding_id: int, kind: str | None = None) -> int:
+    query = select(sum_micros(funding_reversals.c.amount_micros)).where(
+        funding_reversals.c.funding_id == funding_id)
+    if kind is not None:
+        query = query.where(funding_reversals.c.kind == kind)
+    return await conn.scalar(query)
+
+
+async def reverse(
+    conn: AsyncConnection,
+    funding_id: int,
+    amount_micros: int,
+    *,
+    kind: str,
+    reference: str,
+    now: datetime | None = None,
+) -> Reversal | None:
+    """Take back up to `amount` of the funding. The same (kind, reference) again returns
+    the first reversal; None when the funding has nothing left to take back."""
+    if kind not in REVERSAL_KINDS:
+        raise InvalidAmount(f"unknown reversal kind {kind!r}")
+    if amount_micros <= 0:
+        raise InvalidAmount("a reversal takes back more than zero")
+    now = now or utc_now()
+    funding = (await conn.execute(select(fundings).where(fundings.c.id == funding_id))).first()
+    if funding is None:
+        raise NotFound(f"no funding with id {funding_id}")
+    await lock_against_settlement(conn)
+    await lock_member_money(conn, funding.member_id)
+    done = await reversal_by_reference(conn, kind, reference)
+    if done is not None:
+        return done
+    left = funding.amount_micros - await reversed_so_far(conn, funding_id)
+    taken = min(amount_micros, left)
+    if taken <= 0:
+        return None
+    giving = await ledger.member_account(conn, funding.member_id, "giving")
+    from_giving, into_debt = split_reversal(taken, await ledger.balance(conn, giving))
+    entries = [ledger.Posting(await ledger.system_account(conn, "external"), taken),
+               ledger.Posting(giving, -from_giving)]
+    if into_debt:
+        entries.append(ledger.Posting(await make_debt_account(conn, funding.member_id),
+                                      -into_debt))
+    recorded = await ledger.record(
+        conn, key=f"reversal:{kind}:{ledger.key_part(reference)}", kind=f"reversal.{kind}",
+        member_id=funding.member_id, entries=entries, now=now,
+    )
+    check(recorded.created, f"reversal {kind} {reference} was recorded without its row")
+    await conn.execute(funding_reversals.insert().values(
+        funding_id=funding_id, member_id=funding.member_id, kind=kind, reference=reference,
+        amount_micros=taken, debt_micros=into_debt, transaction_id=recorded.transaction_id,
+        created_at=now,
+    ))
+    found = await reversal_by_reference(conn, kind, reference)
+    check(found is not None, "a reversal vanished")
+    return found
+
+
+async def reversal_by_reference(
+    conn: AsyncConnection, kind: str, reference: str
+) -> Reversal | None:
+    row = (await conn.execute(select(funding_reversals).where(
+        funding_reversals.c.kind == kind, funding_reversals.c.reference == reference))).first()
+    return Reversal(**row._mapping) if row else None

@@ -1,0 +1,105 @@
+"""Stripe's events applied once each, in whatever order and however often they arrive."""
+
+import asyncio
+import os
+
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from core import ledger, members
+from core.checks import run_checks
+from core.clock import utc_now
+from core.db import create_engine
+from core.funding.stripe_events import receive_event
+from core.money import parse_amount as eur
+from core.schema import stripe_checkouts, stripe_events
+from core.settings import Settings
+from stripe_standin import (
+    charge_refunded,
+    dispute_created,
+    session_expired,
+    session_paid,
+)
+from world import World
+
+EXAMPLES = hypothesis_settings(
+    max_examples=int(os.environ.get("FLATTR_PROPERTY_EXAMPLES", "25")),
+    deadline=None, database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+async def open_checkout(conn, member_id: int, session_id: str, amount: str, fee: str) -> None:
+    await conn.execute(stripe_checkouts.insert().values(
+        session_id=session_id, member_id=member_id, amount_micros=eur(amount),
+        fee_micros=eur(fee), status="open", created_at=utc_now()))
+
+
+@EXAMPLES
+@given(order=st.permutations(range(6)), again=st.lists(st.integers(0, 5), max_size=4))
+def test_any_order_and_any_repeat_give_the_same_balances(databases, order, again):
+    asyncio.run(deliver(databases.new_url(), order, again))
+
+
+async def deliver(url: str, order: list[int], again: list[int]) -> None:
+    """A 10 EUR top-up (10.41 with the card fee), refunded 3 then 5 in all, disputed 1
+    (at most what was credited is ever taken back), and its expiry (too late to matter)."""
+    events = [
+        session_paid("cs_1", "pi_1", 1041),
+        charge_refunded("pi_1", 300),
+        charge_refunded("pi_1", 500),
+        dispute_created("pi_1", 100, "dp_1"),
+        session_expired("cs_1"),
+        session_paid("cs_1", "pi_1", 1041, kind="checkout.session.async_payment_succeeded"),
+    ]
+    settings = Settings(database_url=url)
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            ann = (await members.create_member(conn, "ann")).id
+            await open_checkout(conn, ann, "cs_1", "10", "0.41")
+        for index in [*order, *again]:
+            async with engine.begin() as conn:
+                await receive_event(conn, events[index], settings)
+        async with engine.connect() as conn:
+            giving = await ledger.balance(conn, await ledger.member_account(conn, ann, "giving"))
+            external = await ledger.balance(conn, await ledger.system_account(conn, "external"))
+            states = dict((await conn.execute(
+                select(stripe_events.c.event_id, stripe_events.c.state))).all())
+            status = await conn.scalar(select(stripe_checkouts.c.status))
+            broken = {f.invariant.name: f.violations for f in await run_checks(conn)
+                      if not f.holds}
+        assert (giving, external) == (eur("4"), -eur("4"))  # 10 in, 5 refunded, 1 disputed
+        assert status == "paid"
+        assert "waiting" not in states.values()
+        assert len(states) == len(events)
+        assert broken == {}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_checkout_unknown_here_is_credited_from_the_metadata_flattr_gave_it(
+    world: World,
+):
+    ann = await world.member("ann")
+    async with world.engine.begin() as conn:
+        await receive_event(conn, session_paid("cs_9", "pi_9", 1041, member_id=ann,
+                                               amount_micros=eur("10")), world.settings)
+        received = await receive_event(conn, session_paid("cs_x", "pi_x", 500), world.settings)
+    assert received.state == "ignored"  # no metadata: not a checkout of ours
+    assert (await world.balances("ann"))["giving"] == eur("10")
+    assert await world.violations() == {}
+
+
+async def test_a_paid_amount_other_than_the_checkouts_is_left_to_an_admin(world: World):
+    ann = await world.member("ann")
+    async with world.engine.begin() as conn:
+        await open_checkout(conn, ann, "cs_2", "10", "0.41")
+        received = await receive_event(conn, session_paid("cs_2", "pi_2", 1000), world.settings)
+        other = await receive_event(conn, session_paid("cs_2", "pi_2", 1041, currency="usd"),
+                                    world.settings)
+    assert (received.state, other.state) == ("ignored", "ignored")
+    assert (await world.balances("ann"))["giving"] == 0
+    assert await world.violations() == {}

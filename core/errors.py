@@ -145,9 +145,15 @@ class InDebt(DomainError):
 
 
 class FundingUnavailable(DomainError):
-    """No way to pay in is configured (or the payment provider cannot be reached)."""
+    """This deployment offers no way to pay in by card (nothing is configured)."""
 
     code = "funding_unavailable"
+
+
+class PaymentProviderUnavailable(DomainError):
+    """The payment provider could not be reached or refused: try again later."""
+
+    code = "payment_provider_unavailable"
 
 
 class InvalidBankAccount(DomainError):

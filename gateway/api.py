@@ -189,9 +189,7 @@ def _idempotency_scope(
 async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
     if endpoint.body is None:
         return None
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise _too_large()
-    raw = await _read_body(request)
+    raw = await read_body(request)
     request[keys.raw_body_key] = raw
     if (request.headers.get("Content-Type") != "application/json"
             and request.content_type not in ("application/json", "application/octet-stream", "")):
@@ -206,12 +204,14 @@ async def _parse_body(endpoint: Endpoint, request: web.Request) -> Any:
     return _validate(endpoint.body, data, may_hold_nul=b"\\u0000" in raw)
 
 
-async def _read_body(request: web.Request) -> bytes:
+async def read_body(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
     """The whole body, however it arrives (segments, chunks), within the cap and in time."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise _too_large(max_bytes)
     seconds = request.app[keys.gateway_settings_key].request_body_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
-            raw = await read_capped(request.content, MAX_BODY_BYTES)
+            raw = await read_capped(request.content, max_bytes)
     except TimeoutError:
         # Also where a chunked body turns out malformed: aiohttp then drops the stream
         # without ending it.
@@ -220,12 +220,12 @@ async def _read_body(request: web.Request) -> bytes:
     except HttpProcessingError as error:
         raise ApiError("bad_request", f"the body is not valid HTTP: {error.message}") from None
     if raw is None:
-        raise _too_large()
+        raise _too_large(max_bytes)
     return raw
 
 
-def _too_large() -> ApiError:
-    return ApiError("payload_too_large", f"a request body has at most {MAX_BODY_BYTES} bytes")
+def _too_large(max_bytes: int = MAX_BODY_BYTES) -> ApiError:
+    return ApiError("payload_too_large", f"a request body has at most {max_bytes} bytes")
 
 
 def _parse_query(endpoint: Endpoint, request: web.Request) -> Any:

@@ -5,11 +5,13 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+import stripe
+from aiohttp import ClientSession, ClientTimeout, web
 from redis.asyncio import Redis
 
 from core import migrate
 from core.db import create_engine
+from core.funding.stripe import StripeSource
 from core.settings import Settings
 from gateway import keys, revocations
 from gateway.auth import TokenCache
@@ -99,6 +101,19 @@ async def http_client(app: web.Application) -> AsyncIterator[None]:
     await app[keys.http_client_key].close()
 
 
+async def funding_source(app: web.Application) -> AsyncIterator[None]:
+    """Card funding through Stripe, on an HTTP session of its own; None when unconfigured."""
+    settings = app[keys.settings_key]
+    if not settings.stripe_configured:
+        app[keys.funding_source_key] = None
+        yield
+        return
+    session = ClientSession(timeout=ClientTimeout(total=20, connect=5))
+    app[keys.funding_source_key] = StripeSource(settings, stripe.AIOHTTPClient(session=session))
+    yield
+    await session.close()
+
+
 async def password_workers(app: web.Application) -> AsyncIterator[None]:
     app[keys.passwords_key] = PasswordWorkers(
         app[keys.gateway_settings_key].password_hashes_at_once)
@@ -140,6 +155,7 @@ def create_app(
     app[keys.migration_heads_key] = migrate.head_revisions()
     app[keys.stopping_key] = asyncio.Event()
     app.on_shutdown.append(stopping)
-    app.cleanup_ctx.extend([database, redis_client, http_client, password_workers])
+    app.cleanup_ctx.extend([database, redis_client, http_client, funding_source,
+                            password_workers])
     setup_routes(app)
     return app

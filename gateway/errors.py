@@ -40,6 +40,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "idempotency_conflict": 409,
     "period_closed": 409,
     "invalid_state": 409,
+    "funding_unavailable": 409,
     "settlement_running": 409,
     "period_out_of_order": 409,
     "payload_too_large": 413,
@@ -54,7 +55,7 @@ STATUS_OF_CODE: dict[str, int] = {
     "internal_error": 500,
     "database_unavailable": 503,
     "busy": 503,
-    "funding_unavailable": 503,
+    "payment_provider_unavailable": 503,
 }
 
 

@@ -18,6 +18,8 @@ passwords_key = web.AppKey("passwords", "PasswordWorkers")
 metrics_key = web.AppKey("metrics", "Metrics")
 redis_key = web.AppKey("redis", "Redis | None")
 http_client_key = web.AppKey("http_client", "ClientSession")
+# The card funding source (core/funding/stripe.py), or None when Stripe is not configured.
+funding_source_key = web.AppKey("funding_source", "StripeSource | None")
 claim_verifications_key = web.AppKey("claim_verifications", asyncio.Semaphore)
 endpoints_key = web.AppKey("endpoints", list)
 rate_limit_key = web.RequestKey("rate_limit", tuple)

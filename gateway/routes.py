@@ -9,6 +9,7 @@ from gateway.handlers import (
     bot,
     claims,
     flattrs,
+    fundings,
     health,
     identities,
     members,
@@ -16,16 +17,19 @@ from gateway.handlers import (
     money,
     notifications,
     outbox,
+    payout_account,
     sign_in_links,
     subscriptions,
     things,
     tokens,
+    webhooks,
 )
 from gateway.openapi import API_PREFIX
 from gateway.pages import setup_pages
 
 API_MODULES = (members, notifications, messages, tokens, flattrs, things, claims, identities,
-               subscriptions, money, bot, sign_in_links, outbox, admin)
+               subscriptions, money, fundings, payout_account, bot, sign_in_links, outbox,
+               admin)
 
 
 def endpoints() -> list[Endpoint]:
@@ -40,4 +44,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    app.router.add_post("/webhooks/stripe", webhooks.stripe_webhook)
     setup_pages(app)

@@ -248,3 +248,15 @@ class NotificationChoice(Strict):
         chosen = {name: getattr(source, name) for name in CHOSEN_CHANNELS}
         chosen["reminders"] = self.reminders
         return {name: on for name, on in chosen.items() if on is not None}
+
+
+class AmountQuery(Strict):
+    amount: Amount
+
+
+class PayoutAccountBody(Strict):
+    iban: Annotated[str, StringConstraints(min_length=5, max_length=64),
+                    Field(examples=["DE89 3704 0044 0532 0130 00"])]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=70),
+                    Field(description="The account holder's name, as the bank knows it")]
+    bic: Annotated[str, StringConstraints(min_length=8, max_length=11)] | None = None

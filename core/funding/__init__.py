@@ -8,8 +8,9 @@ row (`flattr check` proves both).
 """
 
 from core.funding.debt import owed_by, refuse_if_in_debt
+from core.funding.history import funding_history
 from core.funding.money_in import FUNDING_SOURCES, credit, transfer_revenue_to_giving
 from core.funding.reversals import Reversal, reverse, reversed_so_far
 
-__all__ = ["FUNDING_SOURCES", "Reversal", "credit", "owed_by", "refuse_if_in_debt", "reverse",
-           "reversed_so_far", "transfer_revenue_to_giving"]
+__all__ = ["FUNDING_SOURCES", "Reversal", "credit", "funding_history", "owed_by",
+           "refuse_if_in_debt", "reverse", "reversed_so_far", "transfer_revenue_to_giving"]

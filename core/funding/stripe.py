@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from core import ledger
 from core.clock import utc_now
 from core.dialect import insert_ignoring_conflicts
-from core.errors import FundingUnavailable, IdempotencyConflict, check
+from core.errors import (
+    FundingUnavailable,
+    IdempotencyConflict,
+    PaymentProviderUnavailable,
+    check,
+)
 from core.funding.source import Quote, Started, quote_top_up
 from core.money import CENT_MICROS
 from core.schema import stripe_checkouts
@@ -72,8 +77,8 @@ class StripeSource:
                                       ) from error
         except stripe.StripeError as error:
             log.warning("Stripe refused a checkout session: %s", error)
-            raise FundingUnavailable("the card payment could not be opened: try again later"
-                                     ) from error
+            raise PaymentProviderUnavailable("the card payment could not be opened: try "
+                                             "again later") from error
         check(session.amount_total == cents(quote.total_micros),
               "Stripe's session is not for the amount asked")
         now = utc_now()

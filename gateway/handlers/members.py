@@ -60,7 +60,9 @@ async def month_of(call: Call, member: members.Member) -> dict:
     return {
         "member": member_json(member),
         "balances": {"giving": money(balances["giving"]), "revenue": money(balances["revenue"]),
-                     "held_for_you": money(balances["held_for_you"])},
+                     "held_for_you": money(balances["held_for_you"]),
+                     # What a refund or dispute left owing: no flattrs until it is repaid.
+                     "debt": money(-balances.get("debt", 0))},
         "budget": money(member.budget_micros),
         "minimum_budget": money(settings.minimum_budget),
         "period": str(period),

@@ -218,3 +218,13 @@ def test_an_iban_is_kept_compact_with_a_tidy_name():
     account = bank_account("de89 3704 0044 0532 0130 00", " Zoë\t Écrivain ", "cobadeffxxx")
     assert (account.iban, account.holder_name, account.bic) == (
         "DE89370400440532013000", "Zoë Écrivain", "COBADEFFXXX")
+
+
+@given(iban=st.text(max_size=40) | st.from_regex(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{4,30}", fullmatch=True),
+       name=st.text(max_size=80), bic=st.none() | st.text(max_size=11))
+def test_any_bank_account_text_is_taken_or_refused_plainly(iban, name, bic):
+    try:
+        account = bank_account(iban, name, bic)
+    except InvalidBankAccount:
+        return
+    assert 1 <= len(account.holder_name) <= 70 and account.iban.isalnum()

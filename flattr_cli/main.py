@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -538,6 +539,88 @@ async def payout_list(engine: AsyncEngine, config: Settings, handle):
     rows = [_payout_fields(p) for p in found]
     emit({"currency": config.currency, "count": len(rows), "payouts": rows}, title="payouts",
          rows=rows)
+
+
+@payout.command("account")
+@click.argument("handle")
+@click.argument("iban")
+@click.argument("name")
+@click.option("--bic", help="The bank's BIC, when the bank wants it.")
+@json_option
+@with_database
+async def payout_account_command(engine: AsyncEngine, config: Settings, handle, iban, name,
+                                 bic):
+    """Set where HANDLE's payouts go: an IBAN (checked) and the account holder's NAME."""
+    from core.payout_accounts import set_payout_account  # schwifty: only when needed
+
+    async with engine.begin() as conn:
+        account = await set_payout_account(conn, await member_id(conn, handle), iban, name, bic)
+    emit({"handle": handle, "iban": account.iban, "name": account.holder_name,
+          "bic": account.bic}, title="payout account")
+
+
+@payout.command("batch")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the file (default: ./<its message id>.xml).")
+@json_option
+@with_database
+async def payout_batch(engine: AsyncEngine, config: Settings, out: Path | None):
+    """Put every requested payout whose member gave an IBAN into one SEPA credit-transfer
+    file (pain.001) for the platform's bank, and mark them sent. Run again, it sends none
+    twice: the file is written before the payouts are marked, and kept in the database."""
+    from core.payout_batches import make_batch, unsent_without_account
+    from core.payout_methods.sepa import Sepa
+
+    method = Sepa(config)
+    part = None
+    try:
+        async with engine.begin() as conn:
+            batch = await make_batch(conn, method)
+            waiting = await unsent_without_account(conn)
+            if batch is not None:
+                out = out or Path(f"{batch.message_id}.xml")
+                part = out.with_name(out.name + ".part")
+                part.write_bytes(batch.document)
+    except BaseException:
+        if part is not None:
+            part.unlink(missing_ok=True)
+        raise
+    if batch is not None:
+        part.replace(out)
+    emit({"batch_id": batch and batch.id, "message_id": batch and batch.message_id,
+          "count": batch.payout_count if batch else 0,
+          "total_micros": batch.total_micros if batch else 0, "currency": config.currency,
+          "file": str(out) if batch else None, "waiting_for_an_iban": waiting},
+         title="payout batch" if batch else "no payout to send")
+
+
+def _payout_answer(name: str, outcome: str, help_text: str) -> None:
+    """`flattr payout confirm FILE` and `flattr payout reject FILE`: the bank's answer."""
+
+    @payout.command(name, help=help_text)
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--payout", "only", type=click.IntRange(1, 2**63 - 1), multiple=True,
+                  help="Only this payout of the file (repeat for more).")
+    @json_option
+    @with_database
+    async def answer(engine: AsyncEngine, config: Settings, file: Path, only: tuple[int, ...]):
+        from core.payout_batches import answer_batch
+        from core.payout_methods.sepa import Sepa
+
+        document = file.read_bytes()
+        async with engine.begin() as conn:
+            answered = await answer_batch(conn, Sepa(config), document, outcome,
+                                          only=frozenset(only) or None)
+        rows = [{**_payout_fields(a.payout), "changed": a.changed} for a in answered]
+        emit({"outcome": outcome, "currency": config.currency, "count": len(rows),
+              "changed": sum(a.changed for a in answered), "payouts": rows},
+             title=f"payouts {outcome}", rows=rows)
+
+
+_payout_answer("confirm", "paid", "The bank paid the file FILE (made by `flattr payout batch`): "
+               "its payouts are paid. Again, it changes nothing.")
+_payout_answer("reject", "failed", "The bank refused FILE, or with --payout some of its "
+               "payouts: they failed, and their money goes back to revenue.")
 
 
 # --- serving and tokens -------------------------------------------------------------------

@@ -278,8 +278,10 @@ BODIES = {
     "OutboxFail": {},
     "AdminCredit": {"handle": "ann", "amount": "1"},
     "AdminSettlement": {"period": "2026-01"},
+    "PayoutAccountBody": {"iban": "DE89370400440532013000", "name": "Ann"},
 }
-QUERIES = {"ThingQuery": "?thing=telegram:-100/1", "WaitingQuery": "?identity=telegram:5"}
+QUERIES = {"ThingQuery": "?thing=telegram:-100/1", "WaitingQuery": "?identity=telegram:5",
+           "AmountQuery": "?amount=10"}
 PATH_VALUES = {"{id}": "999", "{period}": "2026-01", "{chat}": "telegram:-100"}
 
 

@@ -2,6 +2,7 @@
 against a stand-in of Stripe's API on loopback), and Stripe's webhooks signed with a test
 secret; the IBAN a member stores for payouts. On SQLite and PostgreSQL."""
 
+import asyncio
 import time
 
 import pytest
@@ -209,3 +210,14 @@ async def test_a_member_keeps_an_iban_and_name_for_payouts(card_client, privileg
     assert shown["payout_account"]["iban"] == "DE89370400440532013000"
     assert (await hal.call("DELETE", "/me/payout-account", 200))["removed"] is True
     assert (await hal.call("GET", "/me/payout-account", 200))["payout_account"] is None
+
+
+async def test_the_same_event_delivered_twice_at_once_credits_once(card_client, privileged,
+                                                                   engine):
+    member_id, token = await privileged("ann", "read")
+    paid = session_paid("cs_7", "pi_7", 1041, member_id=member_id, amount_micros=eur("10"))
+    answers = await asyncio.gather(*(post_event(card_client, paid) for _ in range(4)))
+    assert sorted(a["replayed"] for a in answers) == [False, True, True, True]
+    assert (await Caller(card_client, token).call("GET", "/me", 200))["balances"][
+        "giving"] == "10.00"
+    assert await violations(engine) == {}

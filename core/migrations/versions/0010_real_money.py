@@ -160,6 +160,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    moved = op.get_bind().execute(sa.text(
+        "SELECT COUNT(*) FROM postings p JOIN accounts a ON a.id = p.account_id "
+        "WHERE a.kind IN ('debt', 'payouts_sent')")).scalar()
+    if moved:
+        raise RuntimeError("0010 cannot be undone: debts or sent payouts have moved money, "
+                           "and the ledger would lose their postings")
     op.drop_index("ix_stripe_events_waiting_for", table_name="stripe_events")
     op.drop_table("stripe_events")
     op.drop_index("ix_stripe_checkouts_member_id", table_name="stripe_checkouts")

@@ -257,14 +257,20 @@ async def test_two_workers_share_the_port_a_killed_one_comes_back_and_sigterm_st
                 return len(again) == 2 and any(
                     line["pid"] == again[1] for line in served.logged("listening"))
 
-            # Meanwhile the port keeps answering: new connections go to the other worker.
+            # Meanwhile the port keeps answering: new connections go to the other worker. A
+            # connection the kernel queued on the killed worker's socket before it was gone is
+            # reset (SO_REUSEPORT gives it no other owner): that is what kill -9 costs.
             answers = []
             while not restarted():
-                answers.append((await exchange("127.0.0.1", served.port, request_head(
-                    "GET", "/healthz", {}))).status)
+                try:
+                    answers.append((await exchange("127.0.0.1", served.port, request_head(
+                        "GET", "/healthz", {}))).status)
+                except ConnectionResetError:
+                    answers.append("reset")
                 assert time.monotonic() - killed_at < RESTART_WITHIN_SECONDS, served.stderr
                 await asyncio.sleep(0.05)
-            assert answers and set(answers) == {200}, answers
+            assert 200 in answers and set(answers) <= {200, "reset"}, answers
+            assert answers.count("reset") <= 3, answers
             assert load.created_since(killed_at + 0.5) > 0, "no flattr while one worker was down"
             [died] = served.logged("worker 1 (pid")
             assert died["exit_code"] == -signal.SIGKILL and died["level"] == "WARNING", died

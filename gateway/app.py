@@ -20,6 +20,7 @@ from gateway.claim_proof import verifier_session
 from gateway.metrics import Metrics
 from gateway.middlewares import edge_middleware
 from gateway.passwords import PasswordWorkers
+from gateway.pauses import watch_pauses
 from gateway.ratelimit import RateLimiter, SignInLimiter, WindowCounts
 from gateway.routes import setup_routes
 from gateway.settings import GatewaySettings
@@ -155,7 +156,8 @@ def create_app(
     app[keys.migration_heads_key] = migrate.head_revisions()
     app[keys.stopping_key] = asyncio.Event()
     app.on_shutdown.append(stopping)
-    app.cleanup_ctx.extend([database, redis_client, http_client, funding_source,
-                            password_workers])
+    app.cleanup_ctx.extend([
+        watch_pauses(app[keys.metrics_key].pauses, gateway_settings.pause_log_ms / 1000),
+        database, redis_client, http_client, funding_source, password_workers])
     setup_routes(app)
     return app

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from core.outbox_metrics import render_outbox_depth
+from gateway.pauses import Pauses
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -23,6 +24,7 @@ class Metrics:
     flattr_batches: int = 0  # writes of the click path's batcher
     flattr_batch_requests: int = 0  # requests those writes carried
     outbox_scrape_errors: int = 0  # scrapes that could not read the outbox's depth
+    pauses: Pauses = field(default_factory=Pauses)  # the event loop's and the collector's
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         route = request.match_info.route.resource
@@ -65,7 +67,7 @@ class Metrics:
             "# TYPE flattr_flattr_batch_requests_total counter",
             f"flattr_flattr_batch_requests_total {self.flattr_batch_requests}",
         ]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + self.pauses.render()
 
     def render_outbox(self, depth: dict[str, Any] | None, error: str | None = None) -> str:
         """The outbox's unsent deliveries by state and the age of the oldest one due, read

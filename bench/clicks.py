@@ -5,10 +5,11 @@ URLs) in the same run. For each server it prints the request rate, p50/p99 laten
 read from /proc over the timed window only, the CPU microseconds a request cost in the
 server's processes, in the PostgreSQL backends of the benchmark's database, in the rest of
 PostgreSQL, in Redis and in wrk; and the gateway's longest event-loop pauses in the window
-with their cause (a garbage collection or a late loop), from the lines it logs. It then checks
-that the database holds exactly the flattrs answered 201. With --workers N the gateway
-(`flattr serve --workers N`) and the bare handler also run as N processes and are compared.
---runs N repeats everything on a fresh database and reports the median of the runs.
+with their cause (a garbage collection or a late loop) and its batched writes of flattrs that
+took as long, from the lines it logs. It then checks that the database holds exactly the
+flattrs answered 201. With --workers N the gateway (`flattr serve --workers N`) and the bare
+handler also run as N processes and are compared. --runs N repeats everything on a fresh
+database and reports the median of the runs.
 
     .venv/bin/python bench/clicks.py [--seconds 10] [--connections 64] [--members 2000]
                                      [--workers 2] [--runs 3]
@@ -248,13 +249,14 @@ def print_run(number: int, columns: dict[str, dict]) -> None:
         row(f"CPU us/request: {group}", lambda f, g=group: f"{cpu_per_request(f, g):.1f}")
     row("cores busy (of " + str(os.cpu_count()) + ")",
         lambda f: f"{sum(f['cpu'].values()) / (f['window'][1] - f['window'][0]):.2f}")
-    row(f"loop pauses >= {PAUSE_LOG_MS:g} ms", lambda f: str(len(f["pauses"]))
-        if "pauses" in f else "-")
+    row(f"loop/gc pauses >= {PAUSE_LOG_MS:g} ms", lambda f: str(sum(
+        p["cause"] != "write" for p in f["pauses"])) if "pauses" in f else "-")
+    row(f"batched writes >= {PAUSE_LOG_MS:g} ms", lambda f: str(sum(
+        p["cause"] == "write" for p in f["pauses"])) if "pauses" in f else "-")
     for name, figures in columns.items():
         if figures.get("pauses"):
             print(f"{name}: longest pauses (ms): " + ", ".join(
-                f"{p['pause_ms']:.1f} {p['cause']}{p.get('generation', '')}"
-                for p in figures["pauses"][:6]))
+                f"{p['pause_ms']:.1f} {pause_cause(p)}" for p in figures["pauses"][:6]))
     for name, figures in columns.items():
         if "sent" not in figures:
             continue
@@ -267,6 +269,12 @@ def print_run(number: int, columns: dict[str, dict]) -> None:
               f"{figures['stored']} new flattrs")
         if figures["stored"] != figures["sent"]:
             raise SystemExit("DURABILITY FAILED: the database does not hold exactly the 201s")
+
+
+def pause_cause(pause: dict) -> str:
+    if pause["cause"] == "write":
+        return f"write of {pause['items']}"
+    return "gc" + str(pause["generation"]) if pause["cause"] == "gc" else "loop"
 
 
 def cpu_per_request(figures: dict, group: str) -> float:

@@ -210,8 +210,11 @@ async def read_body(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> by
         raise _too_large(max_bytes)
     seconds = request.app[keys.gateway_settings_key].request_body_timeout_seconds
     try:
-        async with asyncio.timeout(seconds):
+        if request.content.is_eof():  # all of it came with the head: nothing to wait for
             raw = await read_capped(request.content, max_bytes)
+        else:
+            async with asyncio.timeout(seconds):
+                raw = await read_capped(request.content, max_bytes)
     except TimeoutError:
         # Also where a chunked body turns out malformed: aiohttp then drops the stream
         # without ending it.

@@ -36,6 +36,7 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     app[keys.batcher_key] = FlattrBatcher(
         app[keys.engine_key], app[keys.metrics_key], max_batch=gateway_settings.flattr_batch_max,
         max_concurrent_writes=gateway_settings.flattr_writes_at_once,
+        log_over_seconds=gateway_settings.pause_log_ms / 1000,
     )
     app[keys.ack_batcher_key] = AckBatcher(app[keys.engine_key], max_batch=500,
                                            max_concurrent_writes=1)

@@ -12,6 +12,7 @@ batch's statement) and drops it on any error. Closing waits for the writes under
 import asyncio
 import contextvars
 import logging
+import time
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -33,8 +34,10 @@ class WriteBatcher(Generic[Item, Result]):
     batch and answers each item, in order."""
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 256,
-                 max_concurrent_writes: int = 3) -> None:
+                 max_concurrent_writes: int = 3, log_over_seconds: float | None = None) -> None:
         self.engine = engine
+        # A write this long is logged as a pause of its requests (gateway/pauses.py's form).
+        self.log_over_seconds = log_over_seconds
         self.max_batch = max_batch
         self.max_concurrent_writes = max_concurrent_writes
         self.pending: list[tuple[Item, asyncio.Future]] = []
@@ -70,6 +73,7 @@ class WriteBatcher(Generic[Item, Result]):
             task.add_done_callback(self.writes.discard)
 
     async def _write(self, batch: list[tuple[Item, asyncio.Future]]) -> None:
+        started = time.monotonic()
         try:
             outcomes = await self._apply([item for item, _ in batch])
         except Exception as error:  # the whole batch failed: each request learns why
@@ -85,6 +89,15 @@ class WriteBatcher(Generic[Item, Result]):
             if not future.done():
                 future.set_result(outcome)
         self.written(len(batch))
+        self._log_if_slow(started, len(batch))
+
+    def _log_if_slow(self, started: float, items: int) -> None:
+        ended = time.monotonic()
+        if self.log_over_seconds is not None and ended - started >= self.log_over_seconds:
+            pause = {"cause": "write", "pause_ms": (ended - started) * 1000,
+                     "monotonic": ended, "items": items}
+            log.warning("a batched write of %d requests took %.1f ms", items,
+                        pause["pause_ms"], extra={"pause": pause})
 
     async def _apply(self, items: list[Item]) -> list[Result]:
         conn = self.idle.pop() if self.idle else await self.engine.connect()
@@ -120,9 +133,10 @@ class WriteBatcher(Generic[Item, Result]):
 
 class FlattrBatcher(WriteBatcher[FlattrRequest, Outcome]):
     def __init__(self, engine: AsyncEngine, metrics: Metrics, *, max_batch: int = 256,
-                 max_concurrent_writes: int = 3) -> None:
+                 max_concurrent_writes: int = 3, log_over_seconds: float | None = None) -> None:
         super().__init__(engine, max_batch=max_batch,
-                         max_concurrent_writes=max_concurrent_writes)
+                         max_concurrent_writes=max_concurrent_writes,
+                         log_over_seconds=log_over_seconds)
         self.metrics = metrics
 
     async def apply(self, conn: AsyncConnection, items: list[FlattrRequest]) -> list[Outcome]:

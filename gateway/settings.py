@@ -48,6 +48,7 @@ class GatewaySettings(BaseSettings):
     database_pool_overflow: int = Field(default=20, ge=0, le=1000)
     # A request body must have arrived this long after its head (a stalled one holds a handler).
     request_body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    # A pause of the event loop (a late wake-up, a garbage collection) this long is logged.
+    # A pause this long is logged: of the event loop (a late wake-up, a garbage collection)
+    # or of the requests in a batched write of flattrs.
     pause_log_ms: float = Field(default=100.0, gt=0)
     redis_namespace: str = "flattr"  # prefix of every Redis key and channel

@@ -39,3 +39,15 @@ async def test_each_collection_is_counted_by_generation(make_client, caplog):
     assert metric(after, 'flattr_gc_pause_seconds_max{generation="2"}') > 0
     assert any(r.pause["cause"] == "gc" and r.pause["generation"] == 2
                for r in caplog.records if r.name == "gateway.pauses")
+
+
+async def test_a_slow_batched_write_is_logged_with_its_requests(make_client, sign_up, caplog):
+    client = await make_client(pause_log_ms=0.000001)  # every write is slow enough
+    ada = await sign_up("ada", on=client)
+    with caplog.at_level(logging.WARNING, logger="gateway.batcher"):
+        await asyncio.gather(*(ada.call("POST", "/flattrs", status=201,
+                                        json={"url": f"https://blog.example/{n}"})
+                               for n in range(3)))
+    writes = [r.pause for r in caplog.records if r.name == "gateway.batcher"]
+    assert writes and all(w["cause"] == "write" and w["pause_ms"] > 0 for w in writes)
+    assert sum(w["items"] for w in writes) == 3

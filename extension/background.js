@@ -13,6 +13,7 @@ import { QUEUE_ALARM, queuedItems } from "./queue.js";
 import { updateSettings } from "./settings.js";
 import { sendQueued, statusOfTab } from "./status.js";
 import { onTabRemoved, onTabUpdated } from "./tabwatch.js";
+import { fundingState, quoteTopUp, startTopUp } from "./topup.js";
 
 export const LINK_MENU_ID = "flattr-link";
 export const FLATTR_COMMAND = "flattr-page";
@@ -74,6 +75,9 @@ const PAGE_MESSAGES = {
     .then((auth) => ({ signedIn: true, handle: auth.handle, gateway: auth.gateway })),
   "sign-out": () => signOut().then((done) => ({ ...done, error: done.error && errorJson(done.error) })),
   "sync-attention": () => syncAttentionScript(),
+  funding: () => fundingState(),
+  "top-up-quote": (message) => quoteTopUp(message.amount),
+  "top-up": (message) => startTopUp(message.amount, message.idempotencyKey),
 };
 
 function fromExtensionPage(sender) {

@@ -19,13 +19,32 @@ const MESSAGES = {
   database_unavailable: "The gateway's database is unavailable: Flattr will try again.",
   internal_error: "The gateway failed on its side: try again later.",
   queue_full: "Too many flattrs wait to be sent: try again once the gateway is back.",
+  debt_outstanding: "You owe money after a card refund or dispute: top up to flattr again.",
+  payment_provider_unavailable: "The card payment service can't be reached: try again later.",
+  invalid_checkout: "The gateway named no Checkout page to open.",
   no_access: "Open the popup from the toolbar button on the page you want to flattr.",
   internal: "Something went wrong in the extension.",
 };
 
+// The gateway's own words are the clearest for these (the limits of a top-up, why this
+// deployment takes no card payments); ours only when it gave none.
+const SAID_BY_GATEWAY = {
+  funding_unavailable: "Card top-ups aren't offered here: ask an admin to credit you.",
+  invalid_amount: "That amount isn't possible.",
+};
+
+/** "a top-up is between 5.00 and 500.00 EUR" → "A top-up is between 5.00 and 500.00 EUR." */
+function sentence(text) {
+  const trimmed = String(text ?? "").trim();
+  if (!trimmed) return "";
+  const ended = /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+  return ended[0].toUpperCase() + ended.slice(1);
+}
+
 /** One sentence for an error object {code, message, status, retryAfterSeconds}. */
 export function describe(error) {
   if (!error) return "";
+  if (SAID_BY_GATEWAY[error.code]) return sentence(error.message) || SAID_BY_GATEWAY[error.code];
   if (error.code === "rate_limited") {
     const seconds = error.retryAfterSeconds ?? 60;
     return `Too many requests: try again in ${seconds} s.`;

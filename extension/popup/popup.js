@@ -1,5 +1,6 @@
 // The popup: the page (title, canonical URL, owner, this month's count), the Flattr / Take
-// back button, and the member's month. It shows the last known state at once (from
+// back button, the member's month, and a card top-up (its fee shown before paying, then
+// Stripe's Checkout page in a new tab). It shows the last known state at once (from
 // storage), then asks the worker for a fresh one.
 import { ext } from "../browser.js";
 import { formatMoney, formatMonth } from "../format.js";
@@ -13,6 +14,11 @@ let view = null;
 let tab = null;
 let busy = false;
 let outcomeNotice = null;
+// The top-up form: its quote is asked again as the amount changes (only the newest answer
+// counts); one Idempotency-Key per amount, so paying again after a failure opens the
+// same Checkout session.
+const QUOTE_DELAY_MS = 300;
+const topUp = { open: false, asked: 0, quoteTimer: null, paying: false, key: null, keyFor: null };
 
 async function ask(message) {
   const reply = await ext.runtime.sendMessage(message);
@@ -114,6 +120,12 @@ function renderPage(current) {
     || (ownPage(current) && !undo);
 }
 
+/** What refunds or disputes left the member owing (a decimal string), or null. */
+function debtOf(me) {
+  const debt = me?.balances?.debt;
+  return Number(debt) > 0 ? debt : null;
+}
+
 function renderMonth(me) {
   $("month").hidden = !me;
   if (!me) return;
@@ -123,13 +135,17 @@ function renderMonth(me) {
   $("flattr-count").textContent = new Intl.NumberFormat().format(me.flattr_count ?? 0);
   $("share").textContent = me.estimated_share ? money(me.estimated_share) : "–";
   let note = "";
-  if (!me.budget) {
+  if (debtOf(me)) {
+    note = `You owe ${money(debtOf(me))} after a card refund or dispute: your flattrs are `
+      + "paused until a top-up repays it.";
+  } else if (!me.budget) {
     note = "No monthly budget yet: your flattrs are counted but give nothing until you set one"
       + (me.minimum_budget ? ` (at least ${money(me.minimum_budget)}).` : ".");
   } else if (!me.funded) {
-    note = "Your giving balance doesn't cover your budget: add funds so your flattrs give.";
+    note = "Your giving balance doesn't cover your budget: top up so your flattrs give.";
   }
   setText("month-note", note);
+  $("top-up").className = debtOf(me) ? "primary" : "";
 }
 
 function render(current) {
@@ -142,7 +158,128 @@ function render(current) {
     renderMonth(current.me);
   } else {
     $("month").hidden = true;
+    topUp.open = false;
   }
+  $("topup").hidden = !topUp.open;
+  $("top-up").setAttribute("aria-expanded", String(topUp.open));
+}
+
+// --- Top up -------------------------------------------------------------------------------
+
+function currency() {
+  return view?.me?.currency ?? "EUR";
+}
+
+function cents(amount) {
+  return Math.ceil(Number(amount) * 100 - 1e-6);
+}
+
+function sayTopUp(text, kind = "error", dashboard = false) {
+  setText("topup-message", text);
+  $("topup-message").dataset.kind = kind;
+  const link = $("topup-dashboard");
+  link.hidden = !(dashboard && view?.gateway);
+  if (!link.hidden) link.href = `${view.gateway}/dashboard`;
+}
+
+function showQuote(quote) {
+  const money = (amount) => formatMoney(amount, currency());
+  $("topup-quote").hidden = !quote;
+  $("topup-pay").disabled = !quote || topUp.paying;
+  if (!quote) return;
+  $("topup-fee").textContent = money(quote.fee_estimate);
+  $("topup-total").textContent = money(quote.total);
+  $("topup-added").textContent = money(quote.amount);
+  $("topup-pay").textContent = `Pay ${money(quote.total)} by card`;
+  setText("topup-limits", `From ${money(quote.minimum)} to ${money(quote.maximum)}; the card `
+    + "fee is paid on top, so the whole amount reaches your giving balance.");
+}
+
+function topUpFailed(error) {
+  if (error?.code === "insufficient_scope") {
+    sayTopUp("This sign-in may not open a card payment: add funds on your dashboard.", "error",
+      true);
+  } else {
+    sayTopUp(describe(error));
+  }
+}
+
+async function quoteNow() {
+  clearTimeout(topUp.quoteTimer);
+  const asked = ++topUp.asked;
+  const amount = $("topup-amount").value;
+  $("topup-pay").disabled = true;
+  if (!amount.trim()) {
+    showQuote(null);
+    sayTopUp("");
+    return;
+  }
+  try {
+    const quote = await ask({ type: "top-up-quote", amount });
+    if (asked !== topUp.asked) return;
+    sayTopUp("");
+    showQuote(quote);
+  } catch (error) {
+    if (asked !== topUp.asked) return;
+    showQuote(null);
+    topUpFailed(error);
+  }
+}
+
+/** The first amount offered: what is owed, else 10, within the deployment's limits. */
+function firstAmount(funding) {
+  const owed = debtOf(view?.me) ?? funding?.debt;
+  let wanted = Number(owed) > 0 ? cents(owed) : 1000;
+  if (funding?.limits) {
+    wanted = Math.min(Math.max(wanted, cents(funding.limits.minimum)), cents(funding.limits.maximum));
+  }
+  return (wanted / 100).toFixed(2);
+}
+
+async function openTopUp() {
+  if (topUp.open) return;
+  topUp.open = true;
+  render(view);
+  $("topup-currency").textContent = currency();
+  $("topup-amount").focus();
+  let funding = null;
+  try {
+    funding = await ask({ type: "funding" });
+  } catch {
+    // The quote below says what is wrong, in the gateway's words.
+  }
+  if (!$("topup-amount").value) $("topup-amount").value = firstAmount(funding);
+  await quoteNow();
+}
+
+async function onPay(event) {
+  event.preventDefault();
+  if (topUp.paying || $("topup-pay").disabled) return;
+  const amount = $("topup-amount").value.trim();
+  if (topUp.keyFor !== amount) {
+    topUp.key = crypto.randomUUID();
+    topUp.keyFor = amount;
+  }
+  topUp.paying = true;
+  $("topup-pay").disabled = true;
+  sayTopUp("Opening Stripe's Checkout page…", "pending");
+  try {
+    await ask({ type: "top-up", amount, idempotencyKey: topUp.key });
+    topUp.keyFor = null; // a new payment next time
+    sayTopUp("Stripe's Checkout page opened in a new tab: your giving balance grows once the "
+      + "payment is confirmed.", "done");
+  } catch (error) {
+    topUpFailed(error);
+  }
+  topUp.paying = false;
+  $("topup-pay").disabled = $("topup-quote").hidden;
+}
+
+function onAmountInput() {
+  clearTimeout(topUp.quoteTimer);
+  topUp.asked += 1; // an answer for an earlier amount no longer counts
+  $("topup-pay").disabled = true;
+  topUp.quoteTimer = setTimeout(() => quoteNow().catch(() => {}), QUOTE_DELAY_MS);
 }
 
 async function refresh() {
@@ -168,6 +305,7 @@ async function onButton() {
         tabUrl: tab.url,
       });
     if (outcome.state === "error") outcomeNotice = { kind: "error", text: describe(outcome.error) };
+    if (outcome.error?.code === "debt_outstanding") openTopUp().catch(() => {});
   } catch (error) {
     outcomeNotice = { kind: "error", text: describe(error) };
   }
@@ -200,6 +338,18 @@ async function open() {
 }
 
 $("flattr").addEventListener("click", onButton);
+$("top-up").addEventListener("click", () => {
+  if (topUp.open) {
+    topUp.open = false;
+    render(view);
+  } else {
+    openTopUp().catch(() => {});
+  }
+});
+$("topup-form").addEventListener("submit", (event) => {
+  onPay(event).catch(() => {});
+});
+$("topup-amount").addEventListener("input", onAmountInput);
 $("sign-in").addEventListener("click", () => ext.runtime.openOptionsPage());
 $("options").addEventListener("click", (event) => {
   event.preventDefault();

@@ -71,10 +71,13 @@ async def eventually(probe, seconds: float = 10.0, what: str = "condition") -> A
 
 
 class GatewayProcess:
-    """`flattr serve --no-demo` on a fixed loopback port; stop() and start() keep port and data."""
+    """`flattr serve --no-demo` on a fixed loopback port; stop() and start() keep port and data.
+    `settings` are more FLATTR_* variables for it (none of the caller's reach it)."""
 
-    def __init__(self, database_url: str, directory: Path) -> None:
+    def __init__(self, database_url: str, directory: Path,
+                 settings: dict[str, str] | None = None) -> None:
         self.database_url = database_url
+        self.settings = settings or {}
         self.port = free_port()
         self.log = directory / "gateway.log"
         self.process: subprocess.Popen | None = None
@@ -97,7 +100,7 @@ class GatewayProcess:
     def _environment(self) -> dict[str, str]:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("FLATTR_")}
         environment["FLATTR_DATABASE_URL"] = self.database_url
-        return environment
+        return {**environment, **self.settings}
 
     async def start(self) -> None:
         await self.spawn()

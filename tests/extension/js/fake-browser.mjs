@@ -72,6 +72,11 @@ export function installFakeBrowser() {
         return tabs.get(id);
       },
       async query() { return [...tabs.values()]; },
+      async create({ url, active = true }) {
+        const tab = { id: 1000 + tabs.size, url, active };
+        tabs.set(tab.id, tab);
+        return tab;
+      },
       onUpdated: event(),
       onRemoved: event(),
     },

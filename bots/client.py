@@ -32,10 +32,12 @@ class GatewayError(Exception):
 
 
 class GatewayUnavailable(GatewayError):
-    """No answer, or only 5xx answers, after every try."""
+    """No answer, or only 5xx answers, after every try; `last_code` is the code of the last
+    such answer (`payment_provider_unavailable`: the gateway is up, Stripe is not)."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(self, message: str, status: int = 0, last_code: str | None = None) -> None:
         super().__init__(status, "unavailable", message)
+        self.last_code = last_code
 
 
 class RateLimited(GatewayError):
@@ -83,6 +85,29 @@ class Month:
     estimated_share: str | None
     received_flattrs: int
     received_members: int
+
+
+@dataclass(frozen=True)
+class Funding:
+    """GET /fundings: whether a card top-up can be opened here, its limits, the debt."""
+
+    card_funding: bool
+    minimum: str | None  # None without card funding
+    maximum: str | None
+    debt: str  # what refunds or disputes left owing: no flattrs while above zero
+    currency: str
+
+
+@dataclass(frozen=True)
+class TopUp:
+    """A card top-up opened: `total` (`amount` and the card fee) is paid on `checkout_url`;
+    `amount` reaches the giving balance once Stripe confirms the payment."""
+
+    checkout_url: str
+    amount: str
+    fee: str
+    total: str
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -203,6 +228,7 @@ class GatewayClient:
         retrying = self.retrying
         wait = retrying.backoff_seconds
         problem = "no try made"
+        last_code = None
         timeout = (None if timeout_seconds is None
                    else aiohttp.ClientTimeout(total=timeout_seconds))
         for attempt in range(1, retrying.attempts + 1):
@@ -230,11 +256,12 @@ class GatewayClient:
                 if status not in RETRIED_STATUSES:
                     raise GatewayError(status, code, message)
                 problem = f"the gateway answered {status} {code}: {message}"
+                last_code = code
             if last:
                 break
             await asyncio.sleep(wait)
             wait = min(wait * 2, retrying.backoff_max_seconds)
-        raise GatewayUnavailable(problem)
+        raise GatewayUnavailable(problem, last_code=last_code)
 
     # --- members and identities ----------------------------------------------------------
 
@@ -281,6 +308,20 @@ class GatewayClient:
     async def set_budget(self, identity: str, amount: str) -> str:
         answer = await self.call("PUT", "/me/budget", identity=identity, body={"amount": amount})
         return answer["budget"]
+
+    async def funding(self, identity: str) -> Funding:
+        answer = await self.call("GET", "/fundings", identity=identity)
+        limits = answer.get("limits") or {}
+        return Funding(bool(answer["card_funding"]), limits.get("minimum"),
+                       limits.get("maximum"), answer["debt"], answer.get("currency", ""))
+
+    async def top_up(self, identity: str, amount: str, *, idempotency_key: str) -> TopUp:
+        """Open a card payment (Stripe Checkout) of `amount` for the member; the same
+        `idempotency_key` answers the same payment page again."""
+        answer = await self.call("POST", "/fundings", identity=identity,
+                                 body={"amount": amount}, idempotency_key=idempotency_key)
+        return TopUp(answer["checkout_url"], answer["amount"], answer["fee_estimate"],
+                     answer["total"], answer.get("currency", ""))
 
     async def messages(self, identity: str, *, limit: int = 20) -> list[InboxMessage]:
         """The member's web inbox, newest first: at most `limit` (1 to 100) messages."""

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from loopback import LoopbackServer
+
 WEBHOOK_SECRET = "whsec_test_secret"
 SECRET_KEY = "sk_test_standin"
 _ids = itertools.count(1)
@@ -69,18 +71,25 @@ def payload(made: dict[str, Any]) -> bytes:
     return json.dumps(made).encode()
 
 
-class StripeStandIn:
-    """A loopback stand-in of the Checkout Sessions API; `fail` makes it answer 500."""
+class StripeStandIn(LoopbackServer):
+    """A loopback stand-in of the Checkout Sessions API; `fail` makes it answer 500. Serve
+    `app()` yourself and set `base`, or `start()` it on 127.0.0.1 (then `close()`)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, str]] = []
         self.replies: dict[str, dict] = {}
         self.fail = False
+        self.base = ""  # what FLATTR_STRIPE_API_BASE names
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/checkout/sessions", self.create_session)
         return app
+
+    async def start(self) -> "StripeStandIn":
+        await self.serve(self.app())
+        self.base = self.root
+        return self
 
     async def create_session(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {SECRET_KEY}":

@@ -1,5 +1,5 @@
 """The application commands, every answer ephemeral (only the user sees it): account
-(/signup, /link, /unlink, /web), money (/balance, /budget, /stats, /summary), web pages
+(/signup, /link, /unlink, /web), money (/balance, /budget, /stats, /summary, /topup), web pages
 (/flattr, /unflattr), a message's context menu "Flattr this post", and the server's
 /flattr-settings.
 
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bots import topup as topping_up
 from bots.client import GatewayError, Month
 from bots.discord.private import link_button
 from bots.discord.reactions import identity, invite, thing_of, work_key
@@ -209,6 +210,35 @@ async def _budget(interaction: discord.Interaction, amount: str | None) -> str:
     return f"Your monthly budget is now {now} {month.currency}."
 
 
+@app_commands.command(name="topup", description="Add funds by card (the card fee is shown "
+                                                "first)")
+@app_commands.describe(amount="How much to add, like 10 or 12.50")
+async def topup(interaction: discord.Interaction, amount: str | None = None) -> None:
+    await reply(interaction, _topup(interaction, amount))
+
+
+async def _topup(interaction: discord.Interaction, amount: str | None) -> Reply | str:
+    """The card fee and total, and Stripe's Checkout page as a link button; without an
+    amount: how, within which limits, and any debt."""
+    gateway, who = _bot(interaction).gateway, _who(interaction)
+    try:
+        if amount is None:
+            return topping_up.usage(await gateway.funding(who), "/topup and an amount, like 10")
+        chosen = topping_up.amount_of(amount)
+        if chosen is None:
+            return f"`{amount.strip()[:20]}` is not an amount: write it like 10 or 12.50."
+        # One payment page per interaction, however often it is answered.
+        made = await gateway.top_up(who, chosen,
+                                    idempotency_key=f"discord-topup-{interaction.id}")
+    except GatewayError as error:
+        said = topping_up.refused(error)
+        if said is None:
+            raise
+        return said
+    return Reply(topping_up.opened(made), link_button(topping_up.pay_label(made),
+                                                      made.checkout_url))
+
+
 @app_commands.command(name="stats", description="This month so far: your flattrs and what you "
                                                 "received")
 async def stats(interaction: discord.Interaction) -> None:
@@ -377,8 +407,8 @@ async def _settings(interaction: discord.Interaction, emoji: str | None,
             f"{where}.")
 
 
-COMMANDS = (signup, link, unlink, web, balance, budget, stats, summary, flattr, unflattr,
-            flattr_settings, flattr_this_post)
+COMMANDS = (signup, link, unlink, web, balance, budget, topup, stats, summary, flattr,
+            unflattr, flattr_settings, flattr_this_post)
 
 
 def add_to(tree: app_commands.CommandTree) -> None:

@@ -12,6 +12,8 @@ SAID = {  # the gateway's stable codes
     "own_thing": "That is yours: you can't flattr your own things.",
     "period_closed": "This month is being settled: that can't change any more.",
     "insufficient_scope": "The bot may not do that for you: do it on the website.",
+    "debt_outstanding": "You owe money after a card refund or dispute: /topup to repay it, "
+                        "then flattr again.",
 }
 
 

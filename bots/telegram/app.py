@@ -37,6 +37,7 @@ COMMAND_HANDLERS = {
     "web": (commands.web, None),
     "balance": (commands.balance, None),
     "budget": (commands.budget, None),
+    "topup": (commands.topup, None),
     "stats": (commands.stats, None),
     "flattr": (commands.flattr, None),
     "unflattr": (commands.unflattr, None),

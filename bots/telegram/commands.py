@@ -1,13 +1,14 @@
-"""The commands: account (/start, /link, /unlink, /web), money (/balance, /budget, /stats),
-web pages (/flattr, /unflattr) and chat admins' (/settings, /claim)."""
+"""The commands: account (/start, /link, /unlink, /web), money (/balance, /budget, /stats,
+/topup), web pages (/flattr, /unflattr) and chat admins' (/settings, /claim)."""
 
 import re
 
-from telegram import Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType, ReactionEmoji
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
+from bots import topup as topping_up
 from bots.client import GatewayError, Month
 from bots.owed import now_or_owed, work_key
 from bots.telegram.private import answer
@@ -150,6 +151,37 @@ async def budget(update: Update, context: Context) -> None:
     await answer(update, found, f"Your monthly budget: {shown} (at least "
                                 f"{month.minimum_budget} {month.currency}). Change it with "
                                 "/budget AMOUNT.")
+
+
+async def topup(update: Update, context: Context) -> None:
+    """/topup AMOUNT (privately): the card fee and total, and Stripe's Checkout page as a
+    button; /topup alone: how, within which limits, and any debt."""
+    found = services(context)
+    message = update.effective_message
+    if message.chat.type != ChatType.PRIVATE:
+        await answer(update, found, "Send /topup AMOUNT to me here, in our private chat.")
+        return
+    who = identity(update.effective_user)
+    try:
+        if not context.args:
+            funding = await found.gateway.funding(who)
+            await answer(update, found, topping_up.usage(funding, "/topup AMOUNT, like /topup 10"))
+            return
+        amount = topping_up.amount_of(context.args[0])
+        if amount is None:
+            await answer(update, found, f"{context.args[0][:20]} is not an amount: write it "
+                                        "like 10 or 12.50.")
+            return
+        # One payment page per message, however often Telegram delivers it.
+        made = await found.gateway.top_up(
+            who, amount, idempotency_key=f"telegram-topup-{message.chat_id}-{message.message_id}")
+    except GatewayError as error:
+        await answer(update, found, topping_up.refused(error)
+                     or explain(error, found.start_link()))
+        return
+    pay = InlineKeyboardMarkup([[InlineKeyboardButton(topping_up.pay_label(made),
+                                                      url=made.checkout_url)]])
+    await answer(update, found, topping_up.opened(made), markup=pay)
 
 
 async def stats(update: Update, context: Context) -> None:

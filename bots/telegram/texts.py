@@ -11,6 +11,7 @@ COMMANDS = (
     ("unflattr", "Take a flattr back this month: /unflattr URL"),
     ("balance", "Your balances and budget"),
     ("budget", "Show or set your monthly budget: /budget 5"),
+    ("topup", "Add funds by card: /topup 10 (the card fee is shown first)"),
     ("stats", "This month: your flattrs, their worth, what you received"),
     ("settings", "Chat admins: the flattr emoji of this chat: /settings 🔥"),
     ("claim", "Own a channel's posts: /claim @channel (you are its admin)"),
@@ -49,6 +50,9 @@ def explain(error: GatewayError, start_link: str) -> str:
         return "That is yours: you can't flattr your own things."
     if error.code == "period_closed":
         return "This month is being settled: that can't change any more."
+    if error.code == "debt_outstanding":
+        return ("You owe money after a card refund or dispute: /topup to repay it, then "
+                "flattr again.")
     if error.code == "insufficient_scope":
         return "The bot may not do that for you: do it on the website."
     return error.message or error.code

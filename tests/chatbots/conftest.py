@@ -14,6 +14,7 @@ from gateway.app import create_app
 from gateway.server import GatewayRunner
 from gateway.settings import GatewaySettings
 from gateway_proxy import GatewayProxy
+from stripe_standin import SECRET_KEY, WEBHOOK_SECRET, StripeStandIn
 
 FAST = Retrying(attempts=4, backoff_seconds=0.05, backoff_max_seconds=0.2,
                 retry_after_max_seconds=3.0, timeout_seconds=10.0)
@@ -25,13 +26,29 @@ class GatewayTestServer(TestServer):
 
 
 @pytest.fixture
-async def gateway_server(database_url) -> AsyncIterator[TestServer]:
-    settings = Settings(database_url=database_url, redis_url=None)
+async def gateway_server(database_url, request) -> AsyncIterator[TestServer]:
+    """The gateway; with card top-ups through a Stripe stand-in (`stripe_api`) when a test
+    asks for it: `@pytest.mark.parametrize("gateway_server", ["card"], indirect=True)`."""
+    stripe, card = None, {}
+    if getattr(request, "param", None) == "card":
+        stripe = await StripeStandIn().start()
+        card = {"stripe_secret_key": SECRET_KEY, "stripe_webhook_secret": WEBHOOK_SECRET,
+                "stripe_api_base": stripe.base}
+    settings = Settings(database_url=database_url, redis_url=None, **card)
     options = GatewaySettings(demo=False, token_cache_seconds=2.0)
     server = GatewayTestServer(create_app(settings, options), host="127.0.0.1")
     await server.start_server()
+    server.stripe = stripe
     yield server
     await server.close()
+    if stripe is not None:
+        await stripe.close()
+
+
+@pytest.fixture
+def stripe_api(gateway_server) -> StripeStandIn | None:
+    """The Stripe stand-in of a gateway with card top-ups (None without)."""
+    return gateway_server.stripe
 
 
 @pytest.fixture

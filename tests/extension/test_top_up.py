@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 from browser_harness import (
     GatewayProcess,
     api_get,
@@ -17,14 +16,8 @@ from browser_harness import (
     screenshot,
     sign_in,
 )
-from sqlalchemy import select
+from card_top_ups import put_in_debt
 
-from core import flattrs
-from core.funding.reversals import reverse
-from core.periods import Period
-from core.schema import fundings
-from core.settlement.run import settle_period
-from services import free_port
 from stripe_standin import SECRET_KEY, WEBHOOK_SECRET, StripeStandIn
 
 pytestmark = pytest.mark.postgres_only
@@ -33,16 +26,11 @@ expect = playwright_api().expect
 
 @pytest.fixture
 async def stripe_api() -> AsyncIterator[StripeStandIn]:
-    standin = StripeStandIn()
-    runner = web.AppRunner(standin.app(), access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    standin.base = f"http://127.0.0.1:{port}"
+    standin = await StripeStandIn().start()
     try:
         yield standin
     finally:
-        await runner.cleanup()
+        await standin.close()
 
 
 @pytest.fixture
@@ -166,15 +154,7 @@ async def test_a_member_in_debt_is_told_and_pointed_to_a_top_up(
 ):
     # The month before was given away (10.00 of the 50.00), then the 50.00 funding was
     # refunded: 40.00 comes back from giving, 10.00 is owed.
-    earlier = Period.current().previous()
-    async with engine.begin() as conn:
-        await flattrs.flattr(conn, member.id, "https://blog.example/a", period=earlier)
-    await settle_period(engine, earlier, settings)
-    async with engine.begin() as conn:
-        funding_id = await conn.scalar(select(fundings.c.id).where(
-            fundings.c.member_id == member.id))
-        refunded = await reverse(conn, funding_id, 50_000_000, kind="refund", reference="re_1")
-    assert refunded.debt_micros == 10_000_000
+    assert await put_in_debt(engine, settings, member.id) == 10_000_000
 
     await sign_in(browser, gateway, member)
     _, tab_id = await browser.open(site.url("/articles/compost.html"))

@@ -12,8 +12,8 @@ from discord_standin import APPLICATION_ID, BOT_TOKEN
 from support import wait_until
 
 FAN, AUTHOR = 100000000000000222, 100000000000000111
-COMMAND_NAMES = {"signup", "link", "unlink", "web", "balance", "budget", "stats", "summary",
-                 "flattr", "unflattr", "flattr-settings", "Flattr this post"}
+COMMAND_NAMES = {"signup", "link", "unlink", "web", "balance", "budget", "topup", "stats",
+                 "summary", "flattr", "unflattr", "flattr-settings", "Flattr this post"}
 
 
 async def test_the_bot_logs_in_syncs_its_commands_and_identifies_without_privileged_intents(
@@ -31,6 +31,8 @@ async def test_the_bot_logs_in_syncs_its_commands_and_identifies_without_privile
     assert settings["contexts"] == [0]  # in servers only
     assert [o["name"] for o in synced["budget"]["options"]] == ["amount"]
     assert synced["budget"]["options"][0]["required"] is False
+    assert [(o["name"], o["required"]) for o in synced["topup"]["options"]] == [
+        ("amount", False)]  # /topup alone says how, with the limits
     (identify,) = api.identifies
     assert identify["token"] == BOT_TOKEN
     intents = discord.Intents._from_value(identify["intents"])

@@ -1,8 +1,9 @@
 """POST /webhooks/stripe: Stripe's signed events, verified by the stripe library, applied once.
 
 The signature covers the raw body, which is read (capped, in time) before anything else;
-a bad, missing or stale (over 5 minutes) signature is a 400 and changes nothing. A second
-delivery of an event is answered 200 and changes nothing (core/funding/stripe_events.py).
+a bad, missing, stale (over 5 minutes) or non-ASCII signature is a 400 and changes nothing.
+A second delivery of an event is answered 200 and changes nothing
+(core/funding/stripe_events.py).
 """
 
 from typing import Any
@@ -25,9 +26,12 @@ async def stripe_webhook(request: web.Request) -> web.Response:
     if not settings.stripe_configured:
         raise ApiError("funding_unavailable", "card funding is not configured on this deployment")
     raw = await read_body(request, MAX_EVENT_BYTES)
+    header = request.headers.get("Stripe-Signature", "")
+    if not header.isascii():  # the library would hand it to hmac.compare_digest: TypeError
+        raise ApiError("invalid_signature", "the Stripe-Signature header is not ASCII, so it "
+                       "cannot be a signature")
     try:
-        stripe.WebhookSignature.verify_header(raw, request.headers.get("Stripe-Signature"),
-                                              settings.stripe_webhook_secret,
+        stripe.WebhookSignature.verify_header(raw, header, settings.stripe_webhook_secret,
                                               SIGNATURE_TOLERANCE_SECONDS)
     except (stripe.SignatureVerificationError, UnicodeDecodeError):
         raise ApiError("invalid_signature", "the Stripe-Signature header does not sign this "

@@ -6,12 +6,15 @@ import asyncio
 import time
 
 import pytest
+from raw_http import exchange, request_head
+from sqlalchemy import func, select
 
 from core import flattrs
 from core.checks import run_checks
 from core.funding import owed_by
 from core.money import parse_amount as eur
 from core.periods import Period
+from core.schema import stripe_events
 from core.settings import Settings
 from core.settlement import settle_period
 from gateway.app import create_app
@@ -220,4 +223,28 @@ async def test_the_same_event_delivered_twice_at_once_credits_once(card_client, 
     assert sorted(a["replayed"] for a in answers) == [False, True, True, True]
     assert (await Caller(card_client, token).call("GET", "/me", 200))["balances"][
         "giving"] == "10.00"
+    assert await violations(engine) == {}
+
+
+@pytest.mark.parametrize("header", [
+    b"t=1700000000,v1=" + "é".encode() * 32,  # UTF-8, not ASCII
+    b"t=1700000000,v1=\xff\xfe" + b"0" * 62,  # not even UTF-8
+    "t=1700000000,v1=0,v1=ü".encode(),
+], ids=["utf-8", "undecodable", "second-signature"])
+async def test_a_signature_header_that_is_not_ascii_is_a_bad_signature(
+    card_client, privileged, engine, header,
+):
+    member_id, token = await privileged("ann", "read")
+    body = payload(session_paid("cs_8", "pi_8", 1041, member_id=member_id,
+                                amount_micros=eur("10")))
+    head = request_head("POST", "/webhooks/stripe", {
+        "Content-Type": "application/json", "Content-Length": str(len(body))})
+    head = head[:-2] + b"Stripe-Signature: " + header + b"\r\n\r\n"
+    answer = await exchange(card_client.host, card_client.port, head + body)
+    assert answer.status == 400, answer.body
+    assert answer.json()["error"]["code"] == "invalid_signature"
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(stripe_events))).scalar() == 0
+    me = await Caller(card_client, token).call("GET", "/me", 200)
+    assert me["balances"]["giving"] == "0.00"
     assert await violations(engine) == {}

@@ -5,6 +5,7 @@ It leaves to `external` from the member's giving balance; what giving no longer 
 funding never loses more than it brought in.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,21 +59,54 @@ async def reverse(
 ) -> Reversal | None:
     """Take back up to `amount` of the funding. The same (kind, reference) again returns
     the first reversal; None when the funding has nothing left to take back."""
-    if kind not in REVERSAL_KINDS:
-        raise InvalidAmount(f"unknown reversal kind {kind!r}")
     if amount_micros <= 0:
         raise InvalidAmount("a reversal takes back more than zero")
+    return await _reverse(conn, funding_id, lambda _taken_of_kind: amount_micros, kind=kind,
+                          reference=reference, now=now)
+
+
+async def reverse_up_to(
+    conn: AsyncConnection,
+    funding_id: int,
+    total_micros: int,
+    *,
+    kind: str,
+    reference: str,
+    now: datetime | None = None,
+) -> Reversal | None:
+    """Take back what brings this kind's reversals of the funding up to `total` (a source's
+    running total, such as Stripe's amount refunded). What was taken so far is read under
+    the member's money lock: two totals applied at once take the larger one, not their sum.
+    None when nothing more is owed or left."""
+    return await _reverse(conn, funding_id, lambda taken_of_kind: total_micros - taken_of_kind,
+                          kind=kind, reference=reference, now=now)
+
+
+async def _reverse(
+    conn: AsyncConnection,
+    funding_id: int,
+    wanted: Callable[[int], int],
+    *,
+    kind: str,
+    reference: str,
+    now: datetime | None,
+) -> Reversal | None:
+    """The reversal `wanted` asks for, given what this kind took of the funding so far."""
+    if kind not in REVERSAL_KINDS:
+        raise InvalidAmount(f"unknown reversal kind {kind!r}")
     now = now or utc_now()
     funding = (await conn.execute(select(fundings).where(fundings.c.id == funding_id))).first()
     if funding is None:
         raise NotFound(f"no funding with id {funding_id}")
     await lock_against_settlement(conn)
+    # Everything below is read under this lock: a concurrent reversal of the member's
+    # money has committed or waits.
     await lock_member_money(conn, funding.member_id)
     done = await reversal_by_reference(conn, kind, reference)
     if done is not None:
         return done
     left = funding.amount_micros - await reversed_so_far(conn, funding_id)
-    taken = min(amount_micros, left)
+    taken = min(wanted(await reversed_so_far(conn, funding_id, kind)), left)
     if taken <= 0:
         return None
     giving = await ledger.member_account(conn, funding.member_id, "giving")

@@ -24,7 +24,7 @@ from core.clock import utc_now
 from core.dialect import insert_ignoring_conflicts
 from core.errors import check
 from core.funding.money_in import credit
-from core.funding.reversals import reverse, reversed_so_far
+from core.funding.reversals import reverse, reverse_up_to
 from core.funding.stripe import NAME, cents
 from core.money import CENT_MICROS
 from core.schema import fundings, stripe_checkouts, stripe_events
@@ -165,10 +165,12 @@ async def _refunded(conn: AsyncConnection, event_id: str, charge: dict, settings
         return checkout
     refunded = min(int(charge.get("amount_refunded") or 0) * CENT_MICROS,
                    checkout.amount_micros)
-    owed = refunded - await reversed_so_far(conn, checkout.funding_id, "refund")
-    if owed <= 0:
-        return Applied("done", "refunded already")
-    return await _take_back(conn, checkout, owed, "refund", event_id, now)
+    # What was refunded so far is read under the member's money lock, in `reverse_up_to`:
+    # two refund events applied at once take their larger total, not both.
+    made = await reverse_up_to(conn, checkout.funding_id, refunded, kind="refund",
+                               reference=event_id, now=now)
+    return Applied("done", f"took back {made.amount_micros} micros" if made else
+                   "refunded already")
 
 
 async def _disputed(conn: AsyncConnection, dispute: dict, settings: Settings,

@@ -6,7 +6,7 @@ import os
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core import ledger, members
 from core.checks import run_checks
@@ -14,7 +14,7 @@ from core.clock import utc_now
 from core.db import create_engine
 from core.funding.stripe_events import receive_event
 from core.money import parse_amount as eur
-from core.schema import stripe_checkouts, stripe_events
+from core.schema import funding_reversals, stripe_checkouts, stripe_events
 from core.settings import Settings
 from stripe_standin import (
     charge_refunded,
@@ -37,6 +37,14 @@ async def open_checkout(conn, member_id: int, session_id: str, amount: str, fee:
         fee_micros=eur(fee), status="open", created_at=utc_now()))
 
 
+async def ann_with_a_checkout(engine) -> int:
+    """Ann, who opened a 10 EUR top-up (10.41 with the card fee) as session cs_1."""
+    async with engine.begin() as conn:
+        ann = (await members.create_member(conn, "ann")).id
+        await open_checkout(conn, ann, "cs_1", "10", "0.41")
+    return ann
+
+
 @EXAMPLES
 @given(order=st.permutations(range(6)), again=st.lists(st.integers(0, 5), max_size=4))
 def test_any_order_and_any_repeat_give_the_same_balances(databases, order, again):
@@ -57,9 +65,7 @@ async def deliver(url: str, order: list[int], again: list[int]) -> None:
     settings = Settings(database_url=url)
     engine = create_engine(url)
     try:
-        async with engine.begin() as conn:
-            ann = (await members.create_member(conn, "ann")).id
-            await open_checkout(conn, ann, "cs_1", "10", "0.41")
+        ann = await ann_with_a_checkout(engine)
         for index in [*order, *again]:
             async with engine.begin() as conn:
                 await receive_event(conn, events[index], settings)
@@ -75,6 +81,49 @@ async def deliver(url: str, order: list[int], again: list[int]) -> None:
         assert status == "paid"
         assert "waiting" not in states.values()
         assert len(states) == len(events)
+        assert broken == {}
+    finally:
+        await engine.dispose()
+
+
+@EXAMPLES
+@given(refunded=st.lists(st.integers(1, 1200), min_size=2, max_size=5),
+       disputed=st.integers(0, 1200))
+def test_refunds_delivered_at_once_take_back_their_largest_total_at_most(
+        databases, refunded, disputed):
+    """Each `charge.refunded` names Stripe's running total: however many arrive at once,
+    together they take back the largest total (at most what was credited), never more."""
+    asyncio.run(deliver_at_once(databases.new_url(), refunded, disputed))
+
+
+async def deliver_at_once(url: str, refunded: list[int], disputed: int) -> None:
+    settings = Settings(database_url=url)
+    engine = create_engine(url)
+    try:
+        await ann_with_a_checkout(engine)
+        async with engine.begin() as conn:
+            await receive_event(conn, session_paid("cs_1", "pi_1", 1041), settings)
+        events = [charge_refunded("pi_1", cents) for cents in refunded]
+        if disputed:
+            events.append(dispute_created("pi_1", disputed, "dp_1"))
+
+        async def receive(made: dict) -> None:
+            async with engine.begin() as conn:
+                await receive_event(conn, made, settings)
+
+        await asyncio.gather(*(receive(made) for made in events))
+        async with engine.connect() as conn:
+            taken = {kind: int(total) for kind, total in await conn.execute(
+                select(funding_reversals.c.kind, func.sum(funding_reversals.c.amount_micros))
+                .group_by(funding_reversals.c.kind))}
+            broken = {f.invariant.name: f.violations for f in await run_checks(conn)
+                      if not f.holds}
+        credited, cent = eur("10"), eur("0.01")
+        refunds, disputes = taken.get("refund", 0), taken.get("dispute", 0)
+        assert refunds <= min(max(refunded) * cent, credited)
+        # Every event was applied: the refunds took their largest total, the dispute its
+        # amount, up to what the funding credited.
+        assert refunds + disputes == min(credited, (max(refunded) + disputed) * cent)
         assert broken == {}
     finally:
         await engine.dispose()

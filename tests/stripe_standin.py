@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.funding.stripe import seal
 from loopback import LoopbackServer
 
 WEBHOOK_SECRET = "whsec_test_secret"
@@ -37,11 +38,14 @@ def event(kind: str, thing: dict[str, Any], event_id: str | None = None) -> dict
 def session_paid(session_id: str, payment_intent: str, amount_total_cents: int, *,
                  member_id: int | None = None, amount_micros: int | None = None,
                  kind: str = "checkout.session.completed", paid: bool = True,
-                 currency: str = "eur") -> dict[str, Any]:
+                 currency: str = "eur", seal_secret: str = WEBHOOK_SECRET) -> dict[str, Any]:
+    """A paid session; with a member, the metadata this deployment gives its sessions
+    (sealed with `seal_secret`: another deployment's secret makes another's session)."""
     metadata = {}
     if member_id is not None:
         metadata = {"flattr_member_id": str(member_id),
-                    "flattr_amount_micros": str(amount_micros)}
+                    "flattr_amount_micros": str(amount_micros),
+                    "flattr_seal": seal(seal_secret, member_id, amount_micros or 0)}
     return event(kind, {"id": session_id, "object": "checkout.session", "mode": "payment",
                         "payment_status": "paid" if paid else "unpaid",
                         "amount_total": amount_total_cents, "currency": currency,

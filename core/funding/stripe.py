@@ -4,8 +4,15 @@
 records it; nothing is credited until Stripe's signed `checkout.session.completed` event
 says the session is paid (core/funding/stripe_events.py). The Stripe API is reached
 through the official client, at `FLATTR_STRIPE_API_BASE`.
+
+The session's metadata names the member and the amount, sealed with this deployment's
+webhook secret (`seal`): should the record of a session be missing when its payment comes,
+only a session this deployment opened is credited from its metadata, never one another
+deployment on the same Stripe account opened, nor metadata made up.
 """
 
+import hashlib
+import hmac
 import logging
 
 import stripe
@@ -32,6 +39,18 @@ NAME = "stripe"
 NOT_IN_CENTS = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF",
                           "UGX", "VND", "VUV", "XAF", "XOF", "XPF", "BHD", "JOD", "KWD", "OMR",
                           "TND", "ISK", "HUF", "TWD"})
+
+
+def seal(webhook_secret: str, member_id: int, amount_micros: int) -> str:
+    """This deployment's mark on a session's metadata: only who holds the endpoint's secret
+    (one a deployment) can make it for this member and amount."""
+    message = f"flattr-checkout:{member_id}:{amount_micros}".encode()
+    return hmac.new(webhook_secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sealed(webhook_secret: str | None, member_id: int, amount_micros: int, mark: str) -> bool:
+    return bool(webhook_secret) and hmac.compare_digest(
+        mark.encode(), seal(webhook_secret or "", member_id, amount_micros).encode())
 
 
 def cents(micros: int) -> int:
@@ -105,7 +124,9 @@ class StripeSource:
         if quote.fee_micros:
             items.append(item("Card processing fee", quote.fee_micros))
         metadata = {"flattr_member_id": str(member_id),
-                    "flattr_amount_micros": str(quote.amount_micros)}
+                    "flattr_amount_micros": str(quote.amount_micros),
+                    "flattr_seal": seal(self.settings.stripe_webhook_secret or "", member_id,
+                                        quote.amount_micros)}
         return {
             "mode": "payment",
             "line_items": items,

@@ -2,7 +2,9 @@
 
 The gateway has verified the signature. Here:
 - `checkout.session.completed` (paid) and `checkout.session.async_payment_succeeded`
-  credit the session's amount, once per session whichever comes (the session is the key);
+  credit the session's amount, once per session whichever comes (the session is the key),
+  for a session this deployment opened: recorded, or sealed by it in its metadata (core/
+  funding/stripe.py); any other session of the Stripe account is ignored;
 - `checkout.session.expired` and `…async_payment_failed` close an unpaid session;
 - `charge.refunded` takes back what Stripe has refunded in all (its running total, so a
   late, older event takes nothing more) and `charge.dispute.created` the disputed amount,
@@ -25,9 +27,9 @@ from core.dialect import insert_ignoring_conflicts
 from core.errors import check
 from core.funding.money_in import credit
 from core.funding.reversals import reverse, reverse_up_to
-from core.funding.stripe import NAME, cents
-from core.money import CENT_MICROS
-from core.schema import fundings, stripe_checkouts, stripe_events
+from core.funding.stripe import NAME, cents, sealed
+from core.money import CENT_MICROS, MAX_AMOUNT_MICROS
+from core.schema import fundings, members, stripe_checkouts, stripe_events
 from core.settings import Settings
 
 MAX_WAITING = 100  # events applied when their payment is credited, at most
@@ -96,9 +98,9 @@ async def _session_paid(conn: AsyncConnection, session: dict, settings: Settings
                         now: datetime) -> Applied:
     if session.get("mode") != "payment" or session.get("payment_status") != "paid":
         return Applied("ignored", "the session is not paid (yet)")
-    checkout = await _checkout(conn, session)
+    checkout = await _checkout(conn, session, settings)
     if checkout is None:
-        return Applied("ignored", "not a Flattr checkout")
+        return Applied("ignored", "not a checkout of this deployment")
     if checkout.status == "paid":
         return Applied("done", "already credited")
     expected = cents(checkout.amount_micros + checkout.fee_micros)
@@ -122,9 +124,12 @@ async def _session_paid(conn: AsyncConnection, session: dict, settings: Settings
     return Applied("done", "credited")
 
 
-async def _checkout(conn: AsyncConnection, session: dict):
+async def _checkout(conn: AsyncConnection, session: dict, settings: Settings):
     """The checkout of a session: recorded when it was opened or, should the event come
-    before that record (or the record have failed), from the metadata Flattr gave it."""
+    before that record (or the record have failed), from the metadata this deployment gave
+    it, when sealed by this deployment (core/funding/stripe.py) for a member it knows.
+    None for any other session: another deployment's on the same Stripe account, or one
+    with metadata made up."""
     query = select(stripe_checkouts).where(stripe_checkouts.c.session_id == session["id"])
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
@@ -136,9 +141,13 @@ async def _checkout(conn: AsyncConnection, session: dict):
         member_id = int(metadata["flattr_member_id"])
         amount = int(metadata["flattr_amount_micros"])
         fee = int(session["amount_total"]) * CENT_MICROS - amount
+        mark = str(metadata["flattr_seal"])
     except (KeyError, TypeError, ValueError):
         return None
-    if amount <= 0 or fee < 0:
+    if not (sealed(settings.stripe_webhook_secret, member_id, amount, mark)
+            and 0 < member_id < 2**63 and 0 < amount <= MAX_AMOUNT_MICROS and fee >= 0):
+        return None
+    if await conn.scalar(select(members.c.id).where(members.c.id == member_id)) is None:
         return None
     await conn.execute(
         insert_ignoring_conflicts(conn, stripe_checkouts, ["session_id"]).values(

@@ -3,6 +3,7 @@
 import asyncio
 import os
 
+import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -12,11 +13,13 @@ from core import ledger, members
 from core.checks import run_checks
 from core.clock import utc_now
 from core.db import create_engine
+from core.funding.stripe import seal
 from core.funding.stripe_events import receive_event
 from core.money import parse_amount as eur
 from core.schema import funding_reversals, stripe_checkouts, stripe_events
 from core.settings import Settings
 from stripe_standin import (
+    WEBHOOK_SECRET,
     charge_refunded,
     dispute_created,
     session_expired,
@@ -129,16 +132,53 @@ async def deliver_at_once(url: str, refunded: list[int], disputed: int) -> None:
         await engine.dispose()
 
 
-async def test_a_checkout_unknown_here_is_credited_from_the_metadata_flattr_gave_it(
+async def test_a_checkout_unknown_here_is_credited_from_metadata_this_deployment_sealed(
     world: World,
 ):
     ann = await world.member("ann")
+    settings = world.settings.model_copy(update={"stripe_webhook_secret": WEBHOOK_SECRET})
     async with world.engine.begin() as conn:
-        await receive_event(conn, session_paid("cs_9", "pi_9", 1041, member_id=ann,
-                                               amount_micros=eur("10")), world.settings)
-        received = await receive_event(conn, session_paid("cs_x", "pi_x", 500), world.settings)
-    assert received.state == "ignored"  # no metadata: not a checkout of ours
+        credited = await receive_event(conn, session_paid(
+            "cs_9", "pi_9", 1041, member_id=ann, amount_micros=eur("10")), settings)
+        bare = await receive_event(conn, session_paid("cs_x", "pi_x", 500), settings)
+    assert (credited.state, bare.state) == ("done", "ignored")  # no metadata: not ours
     assert (await world.balances("ann"))["giving"] == eur("10")
+    assert await world.violations() == {}
+
+
+def made_up(session: dict, **metadata: str) -> dict:
+    session["data"]["object"]["metadata"] = metadata
+    return session
+
+
+@pytest.mark.parametrize("case", ["another deployment", "no seal", "a seal for another amount",
+                                  "unknown member", "a member id out of range"])
+async def test_a_session_this_deployment_did_not_open_credits_nothing(world: World, case):
+    """Any session of the Stripe account reaches every endpoint: one of another deployment,
+    or with metadata made up, is recorded as ignored (Stripe gets its 200), nothing more."""
+    ann = await world.member("ann")
+    settings = world.settings.model_copy(update={"stripe_webhook_secret": WEBHOOK_SECRET})
+    ten = eur("10")
+    made = {
+        "another deployment": session_paid("cs_o", "pi_o", 1041, member_id=ann,
+                                           amount_micros=ten, seal_secret="whsec_theirs"),
+        "no seal": made_up(session_paid("cs_o", "pi_o", 1041), flattr_member_id=str(ann),
+                           flattr_amount_micros=str(ten)),
+        "a seal for another amount": made_up(
+            session_paid("cs_o", "pi_o", 1041), flattr_member_id=str(ann),
+            flattr_amount_micros=str(ten), flattr_seal=seal(WEBHOOK_SECRET, ann, eur("1"))),
+        "unknown member": session_paid("cs_o", "pi_o", 1041, member_id=ann + 1000,
+                                       amount_micros=ten),
+        "a member id out of range": session_paid("cs_o", "pi_o", 1041, member_id=2**70,
+                                                 amount_micros=ten),
+    }[case]
+    async with world.engine.begin() as conn:
+        received = await receive_event(conn, made, settings)
+    assert (received.state, received.replayed) == ("ignored", False)
+    assert (await world.balances("ann"))["giving"] == 0
+    async with world.engine.connect() as conn:
+        assert (await conn.execute(select(stripe_checkouts))).first() is None
+        assert await conn.scalar(select(stripe_events.c.state)) == "ignored"
     assert await world.violations() == {}
 
 

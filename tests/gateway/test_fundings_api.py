@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from core import flattrs
 from core.checks import run_checks
 from core.funding import owed_by
+from core.funding.stripe import seal
 from core.money import parse_amount as eur
 from core.periods import Period
 from core.schema import stripe_events
@@ -98,6 +99,7 @@ async def test_a_top_up_is_quoted_opened_paid_by_its_webhook_and_credited_once(
     assert (asked["line_items[0][price_data][unit_amount]"],
             asked["line_items[1][price_data][unit_amount]"]) == ("1000", "41")
     assert asked["metadata[flattr_member_id]"] == str(member_id)
+    assert asked["metadata[flattr_seal]"] == seal(WEBHOOK_SECRET, member_id, eur("10"))
     assert (await ann.call("GET", "/fundings", 200))["open_checkouts"][0]["amount"] == "10.00"
 
     paid = session_paid(opened["session_id"], "pi_ann", 1041)
@@ -154,6 +156,23 @@ async def test_a_dispute_after_the_month_was_given_blocks_flattrs_until_a_top_up
     async with engine.connect() as conn:
         assert await owed_by(conn, member_id) == 0
     await ann.call("POST", "/flattrs", 201, json={"url": "https://blog.example/b"})
+    assert await violations(engine) == {}
+
+
+async def test_a_session_this_deployment_did_not_open_is_answered_and_credits_nothing(
+    card_client, privileged, engine,
+):
+    """Stripe sends every endpoint of the account every session: another deployment's, or
+    one naming a member unknown here, gets its 200 (Stripe stops sending it) and nothing."""
+    member_id, token = await privileged("ann", "read")
+    for made in (session_paid("cs_o1", "pi_o1", 1041, member_id=member_id,
+                              amount_micros=eur("10"), seal_secret="whsec_staging"),
+                 session_paid("cs_o2", "pi_o2", 1041, member_id=member_id + 1000,
+                              amount_micros=eur("10"))):
+        answer = await post_event(card_client, made)
+        assert (answer["state"], answer["replayed"]) == ("ignored", False)
+    me = await Caller(card_client, token).call("GET", "/me", 200)
+    assert me["balances"]["giving"] == "0.00"
     assert await violations(engine) == {}
 
 

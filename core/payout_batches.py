@@ -4,7 +4,8 @@
 file with the payout method (core/payout_methods/), keeps it, and marks each payout sent
 (a ledger transaction each, `payout:<id>:sent`); run again, it finds nothing left to send.
 `answer_batch` reads such a file back and records the bank's answer: each payout `paid`
-(to `external`) or `failed` (back to revenue), once.
+(to `external`) or `failed` (back to revenue), once. `batch_named` gives a batch as it was
+sent, its file byte for byte, to write it again (it changes nothing).
 """
 
 import uuid
@@ -70,6 +71,22 @@ async def make_batch(conn: AsyncConnection, method: PayoutMethod,
     for line in lines:
         await mark_sent(conn, line.payout_id, batch_id, now)
     return Batch(batch_id, method.name, message_id, len(lines), total, document, now)
+
+
+async def batch_named(conn: AsyncConnection, name: str) -> Batch:
+    """A batch sent before, by its id or its message id; its document is the file as it was
+    written (kept as its UTF-8 text, which gives back the same bytes)."""
+    if name.isascii() and name.isdigit():
+        if not 0 < int(name) < 2**63:
+            raise NotFound(f"no batch {name}")
+        where = payout_batches.c.id == int(name)
+    else:
+        where = payout_batches.c.message_id == name
+    row = (await conn.execute(select(payout_batches).where(where))).first()
+    if row is None:
+        raise NotFound(f"no batch {name!r} was sent from here")
+    return Batch(row.id, row.method, row.message_id, row.payout_count, row.total_micros,
+                 row.document.encode(), row.created_at)
 
 
 async def unsent_without_account(conn: AsyncConnection) -> list[int]:

@@ -36,6 +36,7 @@ from core.settlement import STAGES, settle_period
 from core.settlement.summary import settlement_summary
 from core.statements import balances_of, statement_of
 from flattr_cli.output import emit, fail
+from flattr_cli.output_files import OutputFile
 
 
 def json_option(command: Callable) -> Callable:
@@ -559,39 +560,73 @@ async def payout_account_command(engine: AsyncEngine, config: Settings, handle, 
           "bic": account.bic}, title="payout account")
 
 
+OUT_HELP = "Where to write the file (default: ./<its message id>.xml); refused if it exists."
+FORCE_HELP = "Overwrite the file if it exists."
+
+
 @payout.command("batch")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the file (default: ./<its message id>.xml).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help=OUT_HELP)
+@click.option("--force", is_flag=True, help=FORCE_HELP)
 @json_option
 @with_database
-async def payout_batch(engine: AsyncEngine, config: Settings, out: Path | None):
+async def payout_batch(engine: AsyncEngine, config: Settings, out: Path | None, force: bool):
     """Put every requested payout whose member gave an IBAN into one SEPA credit-transfer
     file (pain.001) for the platform's bank, and mark them sent. Run again, it sends none
-    twice: the file is written before the payouts are marked, and kept in the database."""
+    twice: the file is written before the payouts are marked, and kept in the database
+    (`flattr payout export` writes it again)."""
     from core.payout_batches import make_batch, unsent_without_account
     from core.payout_methods.sepa import Sepa
 
     method = Sepa(config)
-    part = None
+    if out is not None:  # before any payout is looked at
+        OutputFile(out, force).refuse_existing()
+    written = None
     try:
         async with engine.begin() as conn:
             batch = await make_batch(conn, method)
             waiting = await unsent_without_account(conn)
             if batch is not None:
                 out = out or Path(f"{batch.message_id}.xml")
-                part = out.with_name(out.name + ".part")
-                part.write_bytes(batch.document)
+                written = OutputFile(out, force)
+                written.write(batch.document)
     except BaseException:
-        if part is not None:
-            part.unlink(missing_ok=True)
+        if written is not None:
+            written.abandon()
         raise
-    if batch is not None:
-        part.replace(out)
+    if written is not None:
+        written.place()
     emit({"batch_id": batch and batch.id, "message_id": batch and batch.message_id,
           "count": batch.payout_count if batch else 0,
           "total_micros": batch.total_micros if batch else 0, "currency": config.currency,
           "file": str(out) if batch else None, "waiting_for_an_iban": waiting},
          title="payout batch" if batch else "no payout to send")
+
+
+@payout.command("export")
+@click.argument("batch_name", metavar="BATCH")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help=OUT_HELP)
+@click.option("--force", is_flag=True, help=FORCE_HELP)
+@json_option
+@with_database
+async def payout_export(engine: AsyncEngine, config: Settings, batch_name: str,
+                        out: Path | None, force: bool):
+    """Write again the file of BATCH (its id or message id), sent before by `flattr payout
+    batch`: the same bytes, kept in the database. It marks nothing."""
+    from core.payout_batches import batch_named
+
+    async with engine.connect() as conn:
+        batch = await batch_named(conn, batch_name)
+    out = out or Path(f"{batch.message_id}.xml")
+    written = OutputFile(out, force)
+    try:
+        written.write(batch.document)
+    except BaseException:
+        written.abandon()
+        raise
+    written.place()
+    emit({"batch_id": batch.id, "message_id": batch.message_id, "count": batch.payout_count,
+          "total_micros": batch.total_micros, "currency": config.currency,
+          "created_at": batch.created_at, "file": str(out)}, title="payout batch exported")
 
 
 def _payout_answer(name: str, outcome: str, help_text: str) -> None:

@@ -15,10 +15,10 @@ PLATFORM = {"FLATTR_SEPA_NAME": "Flattr Platform", "FLATTR_SEPA_IBAN": "DE893704
 
 @pytest.fixture
 def command(database_url):
-    def run(*args: str, ok: bool = True, sepa: bool = True) -> dict:
+    def run(*args: str, ok: bool = True, sepa: bool = True, exit_code: int = 1) -> dict:
         env = {"FLATTR_DATABASE_URL": database_url, **(PLATFORM if sepa else {})}
         result = CliRunner().invoke(cli, ["--json", *args], env=env, catch_exceptions=False)
-        assert (result.exit_code == 0) is ok, (result.stdout, result.stderr)
+        assert result.exit_code == (0 if ok else exit_code), (result.stdout, result.stderr)
         return json.loads(result.stdout) if ok else json.loads(result.stderr)["error"]
 
     return run
@@ -93,3 +93,73 @@ def test_without_the_platforms_account_nothing_is_sent(command, tmp_path: Path):
     forged = tmp_path / "forged.xml"
     forged.write_bytes(b"<Document/>")
     assert command("payout", "confirm", str(forged), ok=False)["code"] == "invalid_state"
+
+
+def test_a_batch_refuses_to_overwrite_a_file_unless_forced(command, tmp_path: Path):
+    creators_with_revenue(command, "hal")
+    command("payout", "account", "hal", "NL91ABNA0417164300", "Hål Müller")
+    files = tmp_path / "files"
+    files.mkdir()
+    out = files / "batch.xml"
+    out.write_bytes(b"last month's file")
+    refused = command("payout", "batch", "--out", str(out), ok=False, exit_code=2)
+    assert refused["code"] == "file_exists" and "--force" in refused["message"]
+    assert out.read_bytes() == b"last month's file"
+    assert [p.name for p in files.iterdir()] == ["batch.xml"]
+    assert command("payout", "list", "hal")["payouts"][0]["status"] == "requested"
+    assert command("payout", "export", "1", ok=False)["code"] == "not_found"  # no batch made
+
+    sent = command("payout", "batch", "--out", str(out), "--force")
+    assert sent["count"] == 1 and command("payout", "list", "hal")["payouts"][0]["status"] == (
+        "sent")
+    assert b"<Nm>Hal Muller</Nm>" in out.read_bytes()  # as sepaxml spells it for banks
+    assert command("check")["ok"] is True
+
+
+def test_a_batch_whose_directory_is_missing_marks_nothing(command, tmp_path: Path):
+    creators_with_revenue(command, "hal")
+    command("payout", "account", "hal", "NL91ABNA0417164300", "Hal")
+    refused = command("payout", "batch", "--out", str(tmp_path / "no" / "b.xml"), ok=False)
+    assert refused["code"] == "cannot_write_file"
+    assert command("payout", "list", "hal")["payouts"][0]["status"] == "requested"
+    assert command("payout", "export", "1", ok=False)["code"] == "not_found"
+
+
+def test_a_sent_batch_is_exported_again_byte_for_byte_and_nothing_moves(
+    command, tmp_path: Path, monkeypatch,
+):
+    creators_with_revenue(command, "hal", "ivy")
+    command("payout", "account", "hal", "NL91ABNA0417164300", "Hål Müller", "--bic", "ABNANL2A")
+    command("payout", "account", "ivy", "DE75512108001245126199", "Ivy")
+    files = tmp_path / "files"
+    files.mkdir()
+    monkeypatch.chdir(files)
+    sent = command("payout", "batch")  # to ./<message id>.xml
+    first = files / f"{sent['message_id']}.xml"
+    assert sent["file"] == first.name
+    original = first.read_bytes()
+    before = (command("payout", "list")["payouts"], command("balance", "hal"))
+
+    # Its default name is the file there already: refused, then forced.
+    refused = command("payout", "export", str(sent["batch_id"]), ok=False, exit_code=2)
+    assert refused["code"] == "file_exists"
+    again = command("payout", "export", str(sent["batch_id"]), "--out", "again.xml")
+    assert (again["message_id"], again["count"], again["total"]) == (
+        sent["message_id"], 2, "36.00")
+    by_message = command("payout", "export", sent["message_id"], "--out", "by-message.xml")
+    assert by_message["batch_id"] == sent["batch_id"]
+    forced = command("payout", "export", str(sent["batch_id"]), "--force")
+    assert forced["file"] == first.name
+    for copy in ("again.xml", "by-message.xml", first.name):
+        assert (files / copy).read_bytes() == original
+    assert (command("payout", "list")["payouts"], command("balance", "hal")) == before
+    assert sorted(p.name for p in files.iterdir()) == sorted(
+        ["again.xml", "by-message.xml", first.name])
+    for unknown in ("99", "FLATTR-none", "0", "99999999999999999999"):
+        assert command("payout", "export", unknown, "--out", "x.xml", ok=False)[
+            "code"] == "not_found"
+    assert not (files / "x.xml").exists()
+
+    confirmed = command("payout", "confirm", "again.xml")  # the bank takes the copy as sent
+    assert confirmed["changed"] == 2
+    assert command("check")["ok"] is True

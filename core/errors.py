@@ -158,3 +158,7 @@ class PaymentProviderUnavailable(DomainError):
 
 class InvalidBankAccount(DomainError):
     code = "invalid_bank_account"
+
+    def __init__(self, message: str, field: str = "iban") -> None:
+        super().__init__(message)
+        self.field = field  # what is wrong: "iban", "name" or "bic"

@@ -35,12 +35,13 @@ def bank_account(iban: str, holder_name: str, bic: str | None = None) -> BankAcc
         raise InvalidBankAccount(f"{parsed.country_code} IBANs are outside the SEPA zone")
     name = " ".join(holder_name.split())
     if not HOLDER_NAME.fullmatch(name):
-        raise InvalidBankAccount("the account holder's name has 1 to 70 characters")
+        raise InvalidBankAccount("the account holder's name has 1 to 70 characters",
+                                 field="name")
     if bic:
         try:
             bic = BIC(bic).compact
         except SchwiftyException as error:
-            raise InvalidBankAccount(f"that is not a valid BIC: {error}") from None
+            raise InvalidBankAccount(f"that is not a valid BIC: {error}", field="bic") from None
     return BankAccount(parsed.compact, bic or None, name)
 
 

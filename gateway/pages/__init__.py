@@ -13,7 +13,7 @@ from aiohttp import web
 
 from core.money import format_money, parse_amount
 from gateway import keys
-from gateway.pages import account, button, chats, claims, dashboard, statements
+from gateway.pages import account, button, chats, claims, dashboard, funds, statements
 from gateway.pages.settings import PagesSettings
 from gateway.pages.visits import pages_settings_key
 
@@ -31,7 +31,7 @@ def setup_pages(app: web.Application, settings: PagesSettings | None = None) -> 
     environment.filters["cash"] = _cash(app)
     environment.filters["urlencode_all"] = lambda value: quote(str(value), safe="")
     app.router.add_static("/static/", STATIC, append_version=False)
-    for module in (account, dashboard, claims, chats, statements, button):
+    for module in (account, dashboard, funds, claims, chats, statements, button):
         module.add_routes(app)
 
 

@@ -9,7 +9,7 @@ class PagesSettings(BaseSettings):
 
     # "Add funds" with play money (the manual funding source), as in the demo. None: on for
     # the embedded default (SQLite without Redis), off elsewhere, where funds come from an
-    # admin's credit until a payment provider is wired in.
+    # admin's credit; always off once card funding (Stripe) is configured.
     sandbox_funding: bool | None = None
     # The most one "add funds" may add, in whole units of the currency.
     sandbox_funding_max_units: int = Field(default=100, ge=1, le=10_000)

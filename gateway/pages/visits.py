@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import members, web_sessions
 from core.db import READ_ONLY
-from core.errors import DomainError
+from core.errors import DomainError, InvalidState
 from core.members import Member
 from core.money import format_money
 from core.settings import Settings
@@ -38,6 +38,7 @@ CSRF_COOKIE = "flattr_csrf"
 CSRF_FIELD = "csrf"
 MAX_FORM_BYTES = 16 * 1024
 MAX_NEXT_LENGTH = 2048
+MAX_FORM_KEY_LENGTH = 64
 CSRF_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -179,6 +180,15 @@ def finish(visit: Visit, response: web.StreamResponse) -> web.StreamResponse:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def form_key(posted: MultiDictProxy) -> str:
+    """The key a money form was drawn with: the same form sent twice is one change."""
+    key = posted.get("key", "")
+    if not isinstance(key, str) or not 16 <= len(key) <= MAX_FORM_KEY_LENGTH or \
+            not key.isascii():
+        raise InvalidState("this form is missing its key: reload the page and send it again")
+    return key
 
 
 def see_other(location: str) -> web.Response:

@@ -64,9 +64,10 @@ def pages_settings() -> PagesSettings:
 @pytest.fixture
 def make_app(database_url, pages_settings):
     def make(redis_url: str | None = None, public_url: str | None = None,
-             pages: PagesSettings | None = None, **overrides):
+             pages: PagesSettings | None = None, core: dict | None = None, **overrides):
+        """`core`: more Settings (Stripe's, say); `overrides`: GatewaySettings."""
         settings = Settings(database_url=database_url, redis_url=redis_url,
-                            **({"public_url": public_url} if public_url else {}))
+                            **({"public_url": public_url} if public_url else {}), **(core or {}))
         gateway_settings = GatewaySettings(
             claims_allow_private=True, claims_scheme="http", demo=False,
             redis_namespace=f"flattr-test-{uuid.uuid4().hex[:10]}", **overrides)

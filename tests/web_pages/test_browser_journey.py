@@ -1,5 +1,6 @@
 """The web pages in a real Chromium: a new member's whole journey, a creator's claim, the
-settled month's statements; CSRF and cookies across origins; axe-core on every page.
+settled month's statements; a card top-up to Stripe's page and a bank account for payouts;
+CSRF and cookies across origins; axe-core on every page.
 
 The gateway runs in this process on PostgreSQL (a real aiohttp server on loopback); the
 creator's site is another server on another loopback port, with the Flattr button and the
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from card_top_ups import checkouts
 from extension.browser_harness import CHROMIUM, playwright_api
 
 from core.periods import Period
@@ -21,6 +23,7 @@ from core.settlement import settle_period
 from gateway.pages.claims import button_snippet
 from loopback import LoopbackServer
 from services import free_port
+from stripe_standin import SECRET_KEY, WEBHOOK_SECRET, StripeStandIn, payload, session_paid, sign
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output" / "web"
@@ -89,6 +92,19 @@ async def gateway(make_app) -> AsyncIterator[TestServer]:
 
 
 @pytest.fixture
+async def card_gateway(make_app) -> AsyncIterator[TestServer]:
+    """A gateway that takes card payments, through a stand-in of Stripe's API."""
+    stripe_api = await StripeStandIn().start()
+    app = make_app(core={"stripe_secret_key": SECRET_KEY, "stripe_webhook_secret": WEBHOOK_SECRET,
+                         "stripe_api_base": stripe_api.base})
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server
+    await server.close()
+    await stripe_api.close()
+
+
+@pytest.fixture
 async def chromium() -> AsyncIterator[object]:
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
@@ -117,6 +133,20 @@ async def accessibility_violations(page) -> list[dict]:
     }""", AXE_TAGS)
 
 
+class AxeChecks:
+    """axe-core run on each page checked, its violations kept by the page's name."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, list] = {}
+
+    async def __call__(self, page, name: str) -> None:
+        self.found[name] = await accessibility_violations(page)
+
+    def assert_none(self) -> None:
+        failing = {name: found for name, found in self.found.items() if found}
+        assert not failing, f"axe-core found accessibility violations: {failing}"
+
+
 async def text_of(page, test_id: str) -> str:
     return (await page.get_by_test_id(test_id).first.inner_text()).strip()
 
@@ -129,11 +159,7 @@ async def test_a_new_member_flattrs_through_the_button_and_both_statements_add_u
     root = str(gateway.make_url("")).rstrip("/")
     site = gateway.site
     admin = {"Authorization": f"Bearer {await token_for('operator', 'admin')}"}
-    checked: dict[str, list] = {}
-
-    async def check_accessibility(page, name: str) -> None:
-        checked[name] = await accessibility_violations(page)
-
+    check_accessibility = AxeChecks()
     reader_context = await chromium.new_context(bypass_csp=True, viewport={"width": 1100,
                                                                             "height": 900})
     reader = await reader_context.new_page()
@@ -244,8 +270,7 @@ async def test_a_new_member_flattrs_through_the_button_and_both_statements_add_u
     await creator.goto(f"{root}/dashboard")
     assert await text_of(creator, "revenue") == "€4.50"
 
-    failing = {name: found for name, found in checked.items() if found}
-    assert not failing, f"axe-core found accessibility violations: {failing}"
+    check_accessibility.assert_none()
     await reader_context.close()
     await creator_context.close()
 
@@ -275,3 +300,74 @@ async def test_another_site_can_use_neither_the_session_nor_the_api(gateway, chr
     assert same_origin == 401
     await context.close()
 
+
+
+async def test_a_member_adds_funds_by_card_and_gives_a_bank_account(card_gateway, chromium,
+                                                                    engine):
+    root = str(card_gateway.make_url("")).rstrip("/")
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    check_accessibility = AxeChecks()
+    context = await chromium.new_context(bypass_csp=True, viewport={"width": 1100,
+                                                                     "height": 900})
+    page = await context.new_page()
+    await sign_up(page, root, "payer")
+    await check_accessibility(page, "dashboard with card funding")
+    await page.get_by_label("Amount to add (EUR)").fill("3")
+    await page.get_by_role("button", name="See the card fee").click()
+    amount = page.get_by_label("Amount to add (EUR, 5.00 to 500.00)")
+    assert await amount.get_attribute("aria-invalid") == "true"
+    assert "between 5.00 and 500.00" in await amount.evaluate(
+        "(input) => document.getElementById(input.getAttribute('aria-describedby')).textContent")
+    await check_accessibility(page, "card amount refused")
+    await amount.fill("10")
+    await page.get_by_role("button", name="See the card fee").click()
+    await page.wait_for_url(f"{root}/dashboard/funds/card?amount=10")
+    assert [await text_of(page, f"quote-{n}") for n in ("amount", "fee", "total")] == [
+        "€10.00", "€0.41", "€10.41"]
+    await check_accessibility(page, "card quote")
+
+    # Paid where the page's policy holds (no bypass): its form's answer leads to Stripe.
+    strict = await chromium.new_context()
+    await strict.add_cookies(await context.cookies())
+    paying = await strict.new_page()
+    await paying.route("https://checkout.stripe.test/**", lambda route: route.fulfill(
+        content_type="text/html", body="<!doctype html><title>Stripe Checkout</title>"))
+    await paying.goto(page.url)
+    await paying.get_by_role("button", name="Pay €10.41 by card").click()
+    await paying.wait_for_url("https://checkout.stripe.test/pay/cs_test_*")
+    [(session_id, _, _)] = await checkouts(engine)
+    assert paying.url.endswith(session_id)
+    await strict.close()
+
+    event = payload(session_paid(session_id, "pi_payer", 1041))
+    hook = await page.request.post(f"{root}/webhooks/stripe", data=event,
+                                   headers={"Stripe-Signature": sign(event),
+                                            "Content-Type": "application/json"})
+    assert hook.status == 200, await hook.text()
+    await page.goto(f"{root}/dashboard?funding=paid&session_id={session_id}")
+    assert "being confirmed" in await page.get_by_role("status").inner_text()
+    assert await text_of(page, "giving") == "€10.00"
+    assert "€10.00" in await text_of(page, "funding")
+
+    # The bank account: a wrong IBAN is said beside it, a good one is shown masked.
+    iban = page.get_by_label("IBAN", exact=True)
+    await iban.fill("DE89370400440532013001")
+    await page.get_by_label("Account holder's name").fill("Pay Er")
+    await page.get_by_role("button", name="Save the bank account").click()
+    iban = page.get_by_label("IBAN", exact=True)
+    assert await iban.get_attribute("aria-invalid") == "true"
+    assert "not a valid IBAN" in await page.get_by_role("alert").inner_text()
+    assert await iban.input_value() == "DE89370400440532013001"
+    await check_accessibility(page, "bank account refused")
+    await iban.fill("DE89 3704 0044 0532 0130 00")
+    await page.get_by_role("button", name="Save the bank account").click()
+    await page.wait_for_url(f"{root}/dashboard?done=bank-account#bank-account-title")
+    assert "DE89 •••• 3000" in await text_of(page, "bank-account")
+    await check_accessibility(page, "bank account saved")
+    await page.screenshot(path=OUTPUT / "dashboard-money.png", full_page=True)
+    await page.get_by_role("button", name="Remove the bank account").click()
+    await page.wait_for_url(f"{root}/dashboard?done=bank-account-removed#bank-account-title")
+    assert await page.get_by_test_id("no-bank-account").count() == 1
+
+    check_accessibility.assert_none()
+    await context.close()

@@ -16,7 +16,7 @@ from core import funding
 from core.errors import FundingUnavailable, InvalidAmount, PaymentProviderUnavailable
 from core.funding.source import FundingSource
 from core.members import Member
-from core.money import CENT_MICROS, format_amount, parse_positive_amount
+from core.money import CENT_MICROS, MICROS_PER_UNIT, format_amount, parse_positive_amount
 from core.payout_accounts import payout_account
 from gateway import keys
 from gateway.pages.visits import (
@@ -30,6 +30,7 @@ from gateway.pages.visits import (
 )
 
 MAX_FUNDINGS_SHOWN = 10
+SUGGESTED_TOP_UP = 10 * MICROS_PER_UNIT
 SOURCE_NAMES = {"stripe": "card", "manual": "credited"}
 # The provider's payment page is on its own https origin (checkout.stripe.com).
 PAY_PAGE_POLICY = SECURITY_HEADERS["Content-Security-Policy"].replace(
@@ -49,11 +50,11 @@ def masked_iban(iban: str) -> str:
     return f"{iban[:4]} •••• {iban[-4:]}"
 
 
-def repay_amount(debt_micros: int, visit: Visit) -> str:
-    """What the top-up form suggests to a member who owes: the debt in whole cents, within
-    the top-up limits."""
+def repay_amount(micros: int, visit: Visit) -> str:
+    """What the top-up form suggests (what the member owes, or SUGGESTED_TOP_UP): in whole
+    cents, within the top-up limits."""
     settings = visit.settings
-    cents = -(-debt_micros // CENT_MICROS) * CENT_MICROS
+    cents = -(-micros // CENT_MICROS) * CENT_MICROS
     return format_amount(min(max(cents, settings.funding_minimum), settings.funding_maximum))
 
 
@@ -67,7 +68,7 @@ async def money_context(conn: AsyncConnection, visit: Visit, member: Member) -> 
         "card_funding": card,
         "funding_limits": (format_amount(settings.funding_minimum),
                            format_amount(settings.funding_maximum)),
-        "top_up_suggested": repay_amount(debt, visit) if debt else "10.00",
+        "top_up_suggested": repay_amount(debt or SUGGESTED_TOP_UP, visit),
         "debt_micros": debt,
         "fundings": [{**f, "source": SOURCE_NAMES.get(f["source"], f["source"])}
                      for f in history["fundings"][:MAX_FUNDINGS_SHOWN]],

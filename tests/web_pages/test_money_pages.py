@@ -88,6 +88,10 @@ async def test_a_top_up_is_quoted_sent_to_stripe_and_credited_by_its_webhook(
     assert 'action="/dashboard/funds/card"' in dashboard
     assert 'action="/dashboard/funds"' not in dashboard  # no play money beside real money
     assert "between 5.00 and 500.00 EUR" in dashboard and 'data-testid="debt"' not in dashboard
+    assert re.search(r'id="card-amount" name="amount"[^>]*value="10.00"', dashboard)
+    _, refused = await browser.submit("/dashboard", "/dashboard/funds",
+                                      {"key": "k" * 20, "amount": "10"}, status=409)
+    assert "add funds by card" in refused and await count(engine, fundings) == 0
 
     response = await browser.client.get("/dashboard/funds/card?amount=10")
     page = await response.text()
@@ -166,6 +170,11 @@ async def test_a_wrong_amount_is_said_beside_its_field_and_stripe_is_not_asked(
 async def test_a_pay_form_without_its_token_or_key_or_with_stripe_down_opens_nothing(
     card_browser, stripe_api, engine,
 ):
+    for method in ("GET", "POST"):  # signed out: to sign in first
+        signed_out = await card_browser.client.request(
+            method, "/dashboard/funds/card?amount=20", allow_redirects=False)
+        assert signed_out.status == 303
+        assert signed_out.headers["Location"].startswith("/sign-in?next=")
     await card_browser.sign_up("cleo")
     fields = await pay_form(card_browser, "20")
     without_token = await card_browser.client.post(

@@ -83,7 +83,8 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "debt_moves_recorded",
-        "a debt moves only by a reversal of the member's funding or a funding that repays it",
+        "a debt moves only by a reversal of the member's funding, or a funding or a "
+        "reinstated dispute that repays it",
         """SELECT t.key, t.kind, a.member_id, p.amount_micros
            FROM postings p
            JOIN accounts a ON a.id = p.account_id AND a.kind = 'debt'
@@ -91,7 +92,9 @@ INVARIANTS: tuple[Invariant, ...] = (
            LEFT JOIN fundings f ON f.transaction_id = t.id AND f.member_id = a.member_id
            LEFT JOIN funding_reversals r ON r.transaction_id = t.id
                                         AND r.member_id = a.member_id
-           WHERE (f.id IS NULL OR p.amount_micros < 0)
+           LEFT JOIN funding_reversals b ON b.reinstated_transaction_id = t.id
+                                        AND b.member_id = a.member_id
+           WHERE ((f.id IS NULL AND b.id IS NULL) OR p.amount_micros < 0)
              AND (r.id IS NULL OR p.amount_micros > 0)""",
     ),
     Invariant(
@@ -200,14 +203,24 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "external_matches_records",
-        "money crossed `external` only as a recorded funding, reversal or paid payout",
-        # Per transaction: what it moved through `external`; what its funding says came in
-        # and reached that member's giving account (or repaid their debt); what its
-        # reversal says was taken back from that member's giving account and debt; what its
-        # payout, marked paid, says left. A funding or reversal without its transaction, or
-        # a paid payout without one, is caught too; so is a transaction that is two of them.
+        "money crossed `external` only as a recorded funding, reversal, reinstated dispute "
+        "or paid payout",
+        # Per transaction: what it moved through `external`; what its funding (or a won
+        # dispute's reinstatement) says came in and reached that member's giving account
+        # (or repaid their debt); what its reversal says was taken back from that member's
+        # giving account and debt; what its payout, marked paid, says left. A funding or
+        # reversal without its transaction, or a paid payout without one, is caught too; so
+        # is a transaction that is two of them.
         # The backslash keeps `text()` from taking `:paid` for a parameter.
-        """SELECT u.transaction_id, SUM(u.external) AS external_micros,
+        """WITH records AS (
+               SELECT transaction_id, member_id, amount_micros AS funded, 0 AS reversed
+               FROM fundings
+               UNION ALL
+               SELECT reinstated_transaction_id, member_id, amount_micros, 0
+               FROM funding_reversals WHERE reinstated_transaction_id IS NOT NULL
+               UNION ALL
+               SELECT transaction_id, member_id, 0, amount_micros FROM funding_reversals)
+           SELECT u.transaction_id, SUM(u.external) AS external_micros,
                   SUM(u.funded) AS funded_micros, SUM(u.received) AS received_micros,
                   SUM(u.reversed) AS reversed_micros, SUM(u.paid_out) AS paid_out_micros,
                   SUM(u.records) AS records
@@ -217,19 +230,10 @@ INVARIANTS: tuple[Invariant, ...] = (
                  JOIN accounts x ON x.id = p.account_id AND x.kind = 'external'
                                 AND x.member_id IS NULL
                  UNION ALL
-                 SELECT f.transaction_id, 0, f.amount_micros, 0, 0, 0, 1 FROM fundings f
-                 UNION ALL
-                 SELECT f.transaction_id, 0, 0, p.amount_micros, 0, 0, 0
-                 FROM fundings f
-                 JOIN postings p ON p.transaction_id = f.transaction_id
-                 JOIN accounts a ON a.id = p.account_id AND a.kind IN ('giving', 'debt')
-                                AND a.member_id = f.member_id
-                 UNION ALL
-                 SELECT r.transaction_id, 0, 0, 0, r.amount_micros, 0, 1
-                 FROM funding_reversals r
+                 SELECT r.transaction_id, 0, r.funded, 0, r.reversed, 0, 1 FROM records r
                  UNION ALL
                  SELECT r.transaction_id, 0, 0, p.amount_micros, 0, 0, 0
-                 FROM funding_reversals r
+                 FROM records r
                  JOIN postings p ON p.transaction_id = r.transaction_id
                  JOIN accounts a ON a.id = p.account_id AND a.kind IN ('giving', 'debt')
                                 AND a.member_id = r.member_id
@@ -247,12 +251,14 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "external_total",
-        "`external` moved exactly the confirmed fundings, less reversals and paid payouts",
+        "`external` moved exactly the confirmed fundings, less reversals (but for disputes "
+        "won) and paid payouts",
         """SELECT -x.balance_micros AS inside, f.total AS funded, r.total AS reversed,
                   o.total AS paid_out
            FROM accounts x,
                 (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM fundings) f,
-                (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM funding_reversals) r,
+                (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM funding_reversals
+                 WHERE reinstated_transaction_id IS NULL) r,
                 (SELECT COALESCE(SUM(amount_micros), 0) AS total FROM payouts
                  WHERE status = 'paid') o
            WHERE x.kind = 'external' AND x.member_id IS NULL
@@ -260,11 +266,15 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "reversals_within_fundings",
-        "a funding is never taken back for more than it brought in, nor from another member",
-        """SELECT f.id, f.member_id, f.amount_micros, SUM(r.amount_micros) AS reversed
+        "a funding is never taken back for more than it brought in (disputes won brought "
+        "theirs back), nor from another member",
+        """SELECT f.id, f.member_id, f.amount_micros, SUM(
+                      CASE WHEN r.reinstated_transaction_id IS NULL THEN r.amount_micros
+                           ELSE 0 END) AS reversed
            FROM fundings f JOIN funding_reversals r ON r.funding_id = f.id
            GROUP BY f.id, f.member_id, f.amount_micros
-           HAVING SUM(r.amount_micros) > f.amount_micros
+           HAVING SUM(CASE WHEN r.reinstated_transaction_id IS NULL THEN r.amount_micros
+                           ELSE 0 END) > f.amount_micros
                OR MIN(r.member_id) <> f.member_id OR MAX(r.member_id) <> f.member_id""",
     ),
     Invariant(

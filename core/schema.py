@@ -361,7 +361,8 @@ payout_batches = Table(
 
 # Money taken back from a funding by its source (a card refund, a dispute): it leaves to
 # `external` from the member's giving balance and, for what giving no longer holds, from
-# their debt account. `reference` is the source's name for it (an event, a dispute).
+# their debt account. `reference` is the source's name for it (an event, a dispute). A
+# dispute the platform won brings the money back, once: its reinstatement's transaction.
 REVERSAL_KINDS = ("refund", "dispute")
 funding_reversals = Table(
     "funding_reversals",
@@ -375,15 +376,21 @@ funding_reversals = Table(
     Column("debt_micros", Money, nullable=False),
     Column("transaction_id", Id, nullable=False, unique=True),
     Column("created_at", Timestamp, nullable=False),
+    Column("reinstated_transaction_id", Id, unique=True),
+    Column("reinstated_at", Timestamp),
     UniqueConstraint("kind", "reference"),
     CheckConstraint(_in("kind", REVERSAL_KINDS), name="kind_known"),
     CheckConstraint("amount_micros > 0 AND debt_micros >= 0 AND debt_micros <= amount_micros",
                     name="amounts_valid"),
+    CheckConstraint("(reinstated_transaction_id IS NULL AND reinstated_at IS NULL) OR "
+                    "(kind = 'dispute' AND reinstated_transaction_id IS NOT NULL "
+                    "AND reinstated_at IS NOT NULL)", name="only_disputes_reinstated"),
     Index("ix_funding_reversals_funding_id", "funding_id"),
 )
 
 # Stripe Checkout sessions the gateway opened: what the member is credited once paid and
-# the card fee they paid on top. `payment_intent` links later refunds and disputes to it.
+# the card fee they paid on top. `payment_intent` links later refunds and disputes to it;
+# `refunded_micros` is the largest running total of refunds Stripe told (at most the amount).
 CHECKOUT_STATES = ("open", "paid", "expired")
 stripe_checkouts = Table(
     "stripe_checkouts",
@@ -397,7 +404,10 @@ stripe_checkouts = Table(
     Column("funding_id", Id, unique=True),
     Column("created_at", Timestamp, nullable=False),
     Column("completed_at", Timestamp),
+    Column("refunded_micros", Money, nullable=False, server_default=text("0")),
     CheckConstraint(_in("status", CHECKOUT_STATES), name="status_known"),
+    CheckConstraint("refunded_micros >= 0 AND refunded_micros <= amount_micros",
+                    name="refunded_within_amount"),
     CheckConstraint("amount_micros > 0 AND fee_micros >= 0", name="amounts_valid"),
     CheckConstraint("(status = 'paid') = (funding_id IS NOT NULL)", name="paid_is_funded"),
     Index("ix_stripe_checkouts_member_id", "member_id"),

@@ -65,10 +65,23 @@ def charge_refunded(payment_intent: str, amount_refunded_cents: int,
 
 
 def dispute_created(payment_intent: str, amount_cents: int, dispute_id: str) -> dict[str, Any]:
-    return event("charge.dispute.created", {
+    return dispute_event("charge.dispute.created", payment_intent, amount_cents, dispute_id,
+                         "needs_response")
+
+
+def dispute_closed(payment_intent: str, amount_cents: int, dispute_id: str,
+                   status: str) -> dict[str, Any]:
+    """The dispute ended: `won` (its funds reinstated), `lost`, `warning_closed`."""
+    return dispute_event("charge.dispute.closed", payment_intent, amount_cents, dispute_id,
+                         status)
+
+
+def dispute_event(kind: str, payment_intent: str, amount_cents: int, dispute_id: str,
+                  status: str) -> dict[str, Any]:
+    return event(kind, {
         "id": dispute_id, "object": "dispute", "payment_intent": payment_intent,
         "charge": f"ch_{payment_intent}", "amount": amount_cents, "currency": "eur",
-        "status": "needs_response"})
+        "status": status})
 
 
 def payload(made: dict[str, Any]) -> bytes:

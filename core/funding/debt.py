@@ -11,6 +11,7 @@ checks.py) prove the rest. While the balance is below zero the member cannot fla
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import ledger
 from core.dialect import insert_ignoring_conflicts
 from core.errors import InDebt, check
 from core.locks import lock_ownership
@@ -57,6 +58,19 @@ async def make_debt_account(conn: AsyncConnection, member_id: int) -> int:
     account_id, _ = await debt_account(conn, member_id)
     check(account_id is not None, "the debt account was not made")
     return account_id
+
+
+async def into_member(conn: AsyncConnection, member_id: int,
+                      amount_micros: int) -> list[ledger.Posting]:
+    """The postings of money reaching a member: their debt first, the rest to giving. Under
+    `lock_member_money`, so that the debt read is still the debt when it is posted."""
+    debt_id, owed = await debt_account(conn, member_id)
+    repaid = min(owed, amount_micros)
+    entries = [ledger.Posting(await ledger.member_account(conn, member_id, "giving"),
+                              amount_micros - repaid)]
+    if repaid:
+        entries.append(ledger.Posting(debt_id, repaid))
+    return entries
 
 
 async def owed_by(conn: AsyncConnection, member_id: int) -> int:

@@ -16,7 +16,8 @@ async def funding_history(conn: AsyncConnection, member_id: int) -> dict:
     taken = (
         select(funding_reversals.c.funding_id,
                sum_micros(funding_reversals.c.amount_micros).label("total"))
-        .where(funding_reversals.c.member_id == member_id)
+        .where(funding_reversals.c.member_id == member_id,
+               funding_reversals.c.reinstated_transaction_id.is_(None))
         .group_by(funding_reversals.c.funding_id)
         .subquery()
     )

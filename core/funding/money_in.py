@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import ledger
 from core.clock import utc_now
 from core.errors import IdempotencyConflict, InvalidAmount
-from core.funding.debt import debt_account, lock_member_money
+from core.funding.debt import into_member, lock_member_money
 from core.money import MAX_AMOUNT_MICROS
 from core.schema import fundings, ledger_transactions
 
@@ -44,15 +44,8 @@ async def credit(
     replayed = await _replay(conn, key, member_id, amount_micros)
     if replayed is not None:
         return replayed
-    debt_id, owed = await debt_account(conn, member_id)
-    repaid = min(owed, amount_micros)
-    entries = [
-        ledger.Posting(await ledger.system_account(conn, "external"), -amount_micros),
-        ledger.Posting(await ledger.member_account(conn, member_id, "giving"),
-                       amount_micros - repaid),
-    ]
-    if repaid:
-        entries.append(ledger.Posting(debt_id, repaid))
+    entries = [ledger.Posting(await ledger.system_account(conn, "external"), -amount_micros),
+               *await into_member(conn, member_id, amount_micros)]
     recorded = await ledger.record(conn, key=key, kind=f"funding.{source}",
                                    member_id=member_id, memo=memo, entries=entries, now=now)
     # Money in from outside names its record (`flattr check` proves it).

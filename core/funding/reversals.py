@@ -2,21 +2,28 @@
 
 It leaves to `external` from the member's giving balance; what giving no longer holds
 (it was given away at a settlement) becomes the member's debt (core/funding/debt.py). A
-funding never loses more than it brought in.
+funding never loses more than it brought in. A dispute the platform won is reinstated:
+what it took comes back once, to the member's debt first (`reinstate`), and no longer
+counts as taken from the funding.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ledger
 from core.clock import utc_now
 from core.dialect import sum_micros
 from core.errors import InvalidAmount, NotFound, check
-from core.funding.debt import lock_against_settlement, lock_member_money, make_debt_account
+from core.funding.debt import (
+    into_member,
+    lock_against_settlement,
+    lock_member_money,
+    make_debt_account,
+)
 from core.schema import REVERSAL_KINDS, funding_reversals, fundings
 
 
@@ -31,6 +38,8 @@ class Reversal:
     debt_micros: int  # of the amount, what the giving balance could not cover
     transaction_id: int
     created_at: datetime
+    reinstated_transaction_id: int | None = None  # the money came back (a dispute won)
+    reinstated_at: datetime | None = None
 
 
 def split_reversal(amount_micros: int, giving_micros: int) -> tuple[int, int]:
@@ -41,8 +50,10 @@ def split_reversal(amount_micros: int, giving_micros: int) -> tuple[int, int]:
 
 
 async def reversed_so_far(conn: AsyncConnection, funding_id: int, kind: str | None = None) -> int:
+    """What the funding's reversals (of this kind) took and still hold: not reinstated."""
     query = select(sum_micros(funding_reversals.c.amount_micros)).where(
-        funding_reversals.c.funding_id == funding_id)
+        funding_reversals.c.funding_id == funding_id,
+        funding_reversals.c.reinstated_transaction_id.is_(None))
     if kind is not None:
         query = query.where(funding_reversals.c.kind == kind)
     return await conn.scalar(query)
@@ -129,6 +140,40 @@ async def _reverse(
     found = await reversal_by_reference(conn, kind, reference)
     check(found is not None, "a reversal vanished")
     return found
+
+
+async def reinstate(
+    conn: AsyncConnection, kind: str, reference: str, now: datetime | None = None
+) -> Reversal | None:
+    """The source undid a reversal (a dispute the platform won, its funds reinstated): what
+    it took comes back to the member, their debt first like a funding, in one transaction,
+    once. None when nothing was taken by that reference."""
+    check(kind == "dispute", f"a {kind} is not reinstated")
+    found = await reversal_by_reference(conn, kind, reference)
+    if found is None:
+        return None
+    await lock_member_money(conn, found.member_id)
+    found = await reversal_by_reference(conn, kind, reference)  # as it is under the lock
+    check(found is not None, "a reversal vanished")
+    if found.reinstated_transaction_id is not None:
+        return found
+    now = now or utc_now()
+    entries = [ledger.Posting(await ledger.system_account(conn, "external"),
+                              -found.amount_micros),
+               *await into_member(conn, found.member_id, found.amount_micros)]
+    recorded = await ledger.record(
+        conn, key=f"reinstatement:{kind}:{ledger.key_part(reference)}",
+        kind=f"reinstatement.{kind}", member_id=found.member_id, entries=entries, now=now,
+    )
+    check(recorded.created, f"reinstatement {kind} {reference} was recorded without its row")
+    marked = await conn.execute(
+        update(funding_reversals)
+        .where(funding_reversals.c.id == found.id,
+               funding_reversals.c.reinstated_transaction_id.is_(None))
+        .values(reinstated_transaction_id=recorded.transaction_id, reinstated_at=now)
+    )
+    check(marked.rowcount == 1, f"reversal {found.id} was reinstated twice")
+    return await reversal_by_reference(conn, kind, reference)
 
 
 async def reversal_by_reference(

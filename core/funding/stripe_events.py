@@ -6,10 +6,16 @@ The gateway has verified the signature. Here:
   for a session this deployment opened: recorded, or sealed by it in its metadata (core/
   funding/stripe.py); any other session of the Stripe account is ignored;
 - `checkout.session.expired` and `…async_payment_failed` close an unpaid session;
-- `charge.refunded` takes back what Stripe has refunded in all (its running total, so a
-  late, older event takes nothing more) and `charge.dispute.created` the disputed amount,
-  once per dispute; at most what the funding credited (the card fee was never the
-  member's), from giving first and then into debt (core/funding/reversals.py);
+- `charge.refunded` takes back what Stripe has refunded in all (its running total, kept
+  with the checkout, so a late, older event takes nothing more) and
+  `charge.dispute.created` the disputed amount, once per dispute; at most what the funding
+  credited (the card fee was never the member's), from giving first and then into debt
+  (core/funding/reversals.py);
+- `charge.dispute.closed` won (or an inquiry closed) brings the disputed money back once,
+  to the debt first, then takes what refunds Stripe made meanwhile the dispute left no
+  room for; lost changes nothing more. Closed before its `created` came, it first takes
+  the dispute (once: `created` then finds it taken), so nothing is credited that was never
+  taken;
 - a refund or dispute of a payment not credited yet waits, and is applied when it is;
 - anything else is recorded as ignored.
 """
@@ -26,13 +32,17 @@ from core.clock import utc_now
 from core.dialect import insert_ignoring_conflicts
 from core.errors import check
 from core.funding.money_in import credit
-from core.funding.reversals import reverse, reverse_up_to
+from core.funding.reversals import reinstate, reverse, reverse_up_to
 from core.funding.stripe import NAME, cents, sealed
 from core.money import CENT_MICROS, MAX_AMOUNT_MICROS
 from core.schema import fundings, members, stripe_checkouts, stripe_events
 from core.settings import Settings
 
 MAX_WAITING = 100  # events applied when their payment is credited, at most
+# How a closed dispute ended: the money comes back (an inquiry closed had it taken too, when
+# it was opened), or it stays taken.
+DISPUTE_WON = frozenset({"won", "warning_closed"})
+DISPUTE_LOST = frozenset({"lost"})
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,8 @@ async def _apply(conn: AsyncConnection, event: dict, settings: Settings, now: da
         return await _refunded(conn, event["id"], thing, settings, now)
     if kind == "charge.dispute.created":
         return await _disputed(conn, thing, settings, now)
+    if kind == "charge.dispute.closed":
+        return await _dispute_closed(conn, event["id"], thing, settings, now)
     return Applied("ignored", f"{kind[:60]} is not an event Flattr acts on")
 
 
@@ -174,12 +186,46 @@ async def _refunded(conn: AsyncConnection, event_id: str, charge: dict, settings
         return checkout
     refunded = min(int(charge.get("amount_refunded") or 0) * CENT_MICROS,
                    checkout.amount_micros)
-    # What was refunded so far is read under the member's money lock, in `reverse_up_to`:
+    # The largest total told is kept (the row stays locked until this transaction ends);
+    # what was refunded so far is read under the member's money lock, in `reverse_up_to`:
     # two refund events applied at once take their larger total, not both.
-    made = await reverse_up_to(conn, checkout.funding_id, refunded, kind="refund",
-                               reference=event_id, now=now)
+    await conn.execute(
+        update(stripe_checkouts)
+        .where(stripe_checkouts.c.session_id == checkout.session_id,
+               stripe_checkouts.c.refunded_micros < refunded)
+        .values(refunded_micros=refunded)
+    )
+    return await _refund_up_to_total(conn, checkout.session_id, event_id, now)
+
+
+async def _refund_up_to_total(conn: AsyncConnection, session_id: str, reference: str,
+                              now: datetime) -> Applied:
+    """Refunds take back the largest total Stripe told, as far as the funding has it."""
+    checkout = (await conn.execute(select(stripe_checkouts).where(
+        stripe_checkouts.c.session_id == session_id))).one()
+    made = await reverse_up_to(conn, checkout.funding_id, checkout.refunded_micros,
+                               kind="refund", reference=reference, now=now)
     return Applied("done", f"took back {made.amount_micros} micros" if made else
                    "refunded already")
+
+
+async def _dispute_closed(conn: AsyncConnection, event_id: str, dispute: dict,
+                          settings: Settings, now: datetime) -> Applied:
+    status = str(dispute.get("status"))
+    if status not in DISPUTE_WON | DISPUTE_LOST:
+        return Applied("ignored", f"a dispute closed {status[:40]}")
+    # The dispute's money is taken once, by whichever of its events comes first.
+    taken = await _disputed(conn, dispute, settings, now)
+    if taken.state != "done" or status in DISPUTE_LOST:
+        return taken
+    made = await reinstate(conn, "dispute", str(dispute["id"]), now)
+    if made is None:
+        return Applied("done", "the dispute took nothing to bring back")
+    checkout = await _paid_checkout_of(conn, dispute, settings)
+    check(not isinstance(checkout, Applied), "a disputed payment is no longer paid")
+    # A refund Stripe made while the dispute held the money could take only what was left.
+    await _refund_up_to_total(conn, checkout.session_id, event_id, now)
+    return Applied("done", f"dispute {status}: {made.amount_micros} micros back")
 
 
 async def _disputed(conn: AsyncConnection, dispute: dict, settings: Settings,
@@ -212,8 +258,11 @@ async def _take_back(conn: AsyncConnection, checkout, amount: int, kind: str, re
                      now: datetime) -> Applied:
     made = await reverse(conn, checkout.funding_id, amount, kind=kind, reference=reference,
                          now=now)
-    return Applied("done", f"took back {made.amount_micros} micros" if made else
-                   "nothing left to take back")
+    if made is None:
+        return Applied("done", "nothing left to take back")
+    if made.reinstated_at is not None:
+        return Applied("done", "taken and brought back already")
+    return Applied("done", f"took back {made.amount_micros} micros")
 
 
 async def _apply_waiting(conn: AsyncConnection, payment: str, settings: Settings,

@@ -30,44 +30,93 @@ def fresh_url(backend, request, tmp_path):
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def test_0010_keeps_accounts_and_payouts_and_goes_back(fresh_url):
-    upgrade(fresh_url, "0009")
-    engine = create_sync_engine(sync_url(fresh_url))
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO members (id, handle, handle_key, created_at) "
-                          "VALUES (1, 'a', 'a', CURRENT_TIMESTAMP)"))
-        conn.execute(text("INSERT INTO accounts (member_id, kind, balance_micros) "
-                          "VALUES (1, 'giving', 5), (1, 'revenue', 7)"))
-        conn.execute(text("INSERT INTO payouts (member_id, amount_micros, status, created_at) "
-                          "VALUES (1, 10000000, 'requested', CURRENT_TIMESTAMP)"))
-    engine.dispose()
+def sql(url: str, *statements: str) -> list:
+    """Run the statements in one transaction; the rows of the last."""
+    engine = create_sync_engine(sync_url(url))
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                result = conn.execute(text(statement))
+            return [tuple(r) for r in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
 
-    upgrade(fresh_url)
-    alembic_check(fresh_url)
-    engine = create_sync_engine(sync_url(fresh_url))
-    with engine.begin() as conn:
-        kept = conn.execute(text("SELECT kind, balance_micros FROM accounts "
-                                 "WHERE member_id = 1 ORDER BY kind")).all()
-        assert [tuple(r) for r in kept] == [("giving", 5), ("revenue", 7)]
-        assert conn.execute(text("SELECT status, batch_id FROM payouts")).one() == (
-            "requested", None)
-        assert conn.execute(text("SELECT COUNT(*) FROM accounts WHERE kind = 'payouts_sent' "
-                                 "AND member_id IS NULL")).scalar() == 1
-        conn.execute(text("INSERT INTO accounts (member_id, kind, balance_micros) "
-                          "VALUES (1, 'debt', -3)"))
-    for refused in ("INSERT INTO accounts (member_id, kind, balance_micros) "
-                    "VALUES (1, 'fees', 0)",  # a system kind for a member
-                    "UPDATE accounts SET balance_micros = 1 WHERE kind = 'debt'",
-                    "UPDATE accounts SET balance_micros = -1 WHERE kind = 'giving'",
-                    "UPDATE payouts SET status = 'sent'"):  # sent, but in no batch
-        with pytest.raises(IntegrityError), engine.begin() as conn:
-            conn.execute(text(refused))
-    engine.dispose()
+
+def refused(url: str, *statements: str) -> None:
+    """Each statement breaks a constraint of the schema."""
+    for statement in statements:
+        with pytest.raises(IntegrityError):
+            sql(url, statement)
+
+
+def upgraded_from(url: str, revision: str, *statements: str) -> None:
+    """The rows the statements make at `revision`, then every migration up to the head,
+    whose schema must be the models'."""
+    upgrade(url, revision)
+    sql(url, *statements)
+    upgrade(url)
+    alembic_check(url)
+
+
+def test_0010_keeps_accounts_and_payouts_and_goes_back(fresh_url):
+    upgraded_from(
+        fresh_url, "0009",
+        "INSERT INTO members (id, handle, handle_key, created_at) "
+        "VALUES (1, 'a', 'a', CURRENT_TIMESTAMP)",
+        "INSERT INTO accounts (member_id, kind, balance_micros) "
+        "VALUES (1, 'giving', 5), (1, 'revenue', 7)",
+        "INSERT INTO payouts (member_id, amount_micros, status, created_at) "
+        "VALUES (1, 10000000, 'requested', CURRENT_TIMESTAMP)")
+    assert sql(fresh_url, "SELECT kind, balance_micros FROM accounts "
+               "WHERE member_id = 1 ORDER BY kind") == [("giving", 5), ("revenue", 7)]
+    assert sql(fresh_url, "SELECT status, batch_id FROM payouts") == [("requested", None)]
+    assert sql(fresh_url, "SELECT COUNT(*) FROM accounts WHERE kind = 'payouts_sent' "
+               "AND member_id IS NULL") == [(1,)]
+    sql(fresh_url, "INSERT INTO accounts (member_id, kind, balance_micros) "
+        "VALUES (1, 'debt', -3)")
+    refused(fresh_url,
+            "INSERT INTO accounts (member_id, kind, balance_micros) "
+            "VALUES (1, 'fees', 0)",  # a system kind for a member
+            "UPDATE accounts SET balance_micros = 1 WHERE kind = 'debt'",
+            "UPDATE accounts SET balance_micros = -1 WHERE kind = 'giving'",
+            "UPDATE payouts SET status = 'sent'")  # sent, but in no batch
 
     command.downgrade(alembic_config(fresh_url), "0009")
-    engine = create_sync_engine(sync_url(fresh_url))
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT status FROM payouts")).scalar() == "requested"
-        assert conn.execute(text("SELECT COUNT(*) FROM accounts WHERE kind IN "
-                                 "('debt', 'payouts_sent')")).scalar() == 0
-    engine.dispose()
+    assert sql(fresh_url, "SELECT status FROM payouts") == [("requested",)]
+    assert sql(fresh_url, "SELECT COUNT(*) FROM accounts WHERE kind IN "
+               "('debt', 'payouts_sent')") == [(0,)]
+
+
+def test_0011_keeps_what_was_refunded_and_refuses_to_drop_a_dispute_won(fresh_url):
+    upgraded_from(
+        fresh_url, "0010",
+        "INSERT INTO members (id, handle, handle_key, created_at) "
+        "VALUES (1, 'a', 'a', CURRENT_TIMESTAMP)",
+        "INSERT INTO fundings (id, member_id, source, amount_micros, transaction_id, "
+        "created_at) VALUES (1, 1, 'stripe', 10000000, 1, CURRENT_TIMESTAMP)",
+        "INSERT INTO funding_reversals (funding_id, member_id, kind, reference, amount_micros, "
+        "debt_micros, transaction_id, created_at) "
+        "VALUES (1, 1, 'refund', 'evt_1', 3000000, 0, 2, CURRENT_TIMESTAMP), "
+        "(1, 1, 'dispute', 'dp_1', 2000000, 0, 3, CURRENT_TIMESTAMP)",
+        "INSERT INTO stripe_checkouts (session_id, member_id, amount_micros, fee_micros, "
+        "status, funding_id, created_at) "
+        "VALUES ('cs_1', 1, 10000000, 410000, 'paid', 1, CURRENT_TIMESTAMP), "
+        "('cs_2', 1, 10000000, 410000, 'open', NULL, CURRENT_TIMESTAMP)")
+    assert sql(fresh_url, "SELECT session_id, refunded_micros FROM stripe_checkouts "
+               "ORDER BY session_id") == [("cs_1", 3000000), ("cs_2", 0)]
+    sql(fresh_url, "UPDATE funding_reversals SET reinstated_transaction_id = 4, "
+        "reinstated_at = CURRENT_TIMESTAMP WHERE kind = 'dispute'")
+    refused(fresh_url,
+            "UPDATE funding_reversals SET reinstated_transaction_id = 5, "
+            "reinstated_at = CURRENT_TIMESTAMP WHERE kind = 'refund'",  # only disputes
+            "UPDATE funding_reversals SET reinstated_at = NULL",
+            "UPDATE stripe_checkouts SET refunded_micros = 10000001")  # over the amount
+
+    with pytest.raises(RuntimeError, match="disputes won"):
+        command.downgrade(alembic_config(fresh_url), "0010")
+    assert sql(fresh_url, "SELECT reference FROM funding_reversals "
+               "WHERE reinstated_transaction_id IS NOT NULL") == [("dp_1",)]
+    sql(fresh_url, "UPDATE funding_reversals SET reinstated_transaction_id = NULL, "
+        "reinstated_at = NULL")
+    command.downgrade(alembic_config(fresh_url), "0010")
+    assert sql(fresh_url, "SELECT COUNT(*) FROM funding_reversals") == [(2,)]

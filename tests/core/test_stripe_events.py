@@ -7,12 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from core import ledger, members
 from core.checks import run_checks
 from core.clock import utc_now
 from core.db import create_engine
+from core.funding import owed_by
 from core.funding.stripe import seal
 from core.funding.stripe_events import receive_event
 from core.money import parse_amount as eur
@@ -21,6 +22,7 @@ from core.settings import Settings
 from stripe_standin import (
     WEBHOOK_SECRET,
     charge_refunded,
+    dispute_closed,
     dispute_created,
     session_expired,
     session_paid,
@@ -192,3 +194,129 @@ async def test_a_paid_amount_other_than_the_checkouts_is_left_to_an_admin(world:
     assert (received.state, other.state) == ("ignored", "ignored")
     assert (await world.balances("ann"))["giving"] == 0
     assert await world.violations() == {}
+
+
+# --- Disputes closed: won brings the money back once, lost keeps it taken ------------------
+
+CENT = eur("0.01")
+
+
+@EXAMPLES
+@given(disputed=st.integers(1, 1100), status=st.sampled_from(["won", "lost", "warning_closed"]),
+       refunded=st.lists(st.integers(0, 1100), max_size=2), data=st.data())
+def test_a_closed_dispute_in_any_order_leaves_what_its_outcome_says(
+        databases, disputed, status, refunded, data):
+    """A 10 EUR top-up, disputed, the dispute closed (told twice, as two events), maybe
+    refunded too; all of it in any order, with replays and the month's giving (all of
+    giving spent) anywhere in between."""
+    events = [session_paid("cs_1", "pi_1", 1041), dispute_created("pi_1", disputed, "dp_1"),
+              dispute_closed("pi_1", disputed, "dp_1", status),
+              dispute_closed("pi_1", disputed, "dp_1", status),
+              *(charge_refunded("pi_1", cents) for cents in refunded)]
+    steps = data.draw(st.permutations([*range(len(events)), "spend"]))
+    again = data.draw(st.lists(st.integers(0, len(events) - 1), max_size=3))
+    asyncio.run(close_dispute(databases.new_url(), events, [*steps, *again], status,
+                              min(max(refunded, default=0) * CENT, eur("10")),
+                              min(disputed * CENT, eur("10"))))
+
+
+async def close_dispute(url: str, events: list[dict], steps: list, status: str,
+                        refunded: int, disputed: int) -> None:
+    settings = Settings(database_url=url)
+    engine = create_engine(url)
+    spent = 0
+    try:
+        ann = await ann_with_a_checkout(engine)
+        for step in steps:
+            async with engine.begin() as conn:
+                if step != "spend":
+                    await receive_event(conn, events[step], settings)
+                    continue
+                giving = await ledger.member_account(conn, ann, "giving")
+                spent = await ledger.balance(conn, giving)
+                if spent:
+                    await ledger.record(conn, key="spent", kind="test.spend", entries=[
+                        ledger.Posting(giving, -spent),
+                        ledger.Posting(await ledger.system_account(conn, "fees"), spent)])
+        async with engine.connect() as conn:
+            giving = await ledger.balance(conn, await ledger.member_account(conn, ann, "giving"))
+            owed = await owed_by(conn, ann)
+            inside = -await ledger.balance(conn, await ledger.system_account(conn, "external"))
+            disputes = (await conn.execute(select(
+                funding_reversals.c.amount_micros, funding_reversals.c.reinstated_at).where(
+                funding_reversals.c.kind == "dispute"))).all()
+            states = set((await conn.execute(select(stripe_events.c.state))).scalars())
+            broken = {f.invariant.name: f.violations for f in await run_checks(conn)
+                      if not f.holds}
+        credited = eur("10")
+        if status == "lost":
+            assert inside == credited - min(credited, refunded + disputed)
+            assert all(reinstated is None for _, reinstated in disputes)
+        else:  # the dispute's money came back; what Stripe refunded stays refunded
+            assert inside == credited - refunded
+            assert all(reinstated is not None for _, reinstated in disputes)
+        assert len(disputes) <= 1
+        assert giving - owed == inside - spent  # the member lost or got nothing else
+        assert owed == 0 or giving == 0  # money back repaid the debt first
+        assert "waiting" not in states
+        assert broken == {}
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("status", ["won", "lost"])
+async def test_a_dispute_closed_before_it_was_told_opened_credits_nothing_never_taken(
+    world: World, status,
+):
+    ann = await world.member("ann")
+    async with world.engine.begin() as conn:
+        await open_checkout(conn, ann, "cs_1", "10", "0.41")
+        await receive_event(conn, session_paid("cs_1", "pi_1", 1041), world.settings)
+    closed = dispute_closed("pi_1", 1041, "dp_1", status)
+    async with world.engine.begin() as conn:
+        first = await receive_event(conn, closed, world.settings)
+    after_closed = await world.balances("ann")
+    async with world.engine.begin() as conn:
+        opened = await receive_event(conn, dispute_created("pi_1", 1041, "dp_1"),
+                                     world.settings)
+        replayed = await receive_event(conn, closed, world.settings)
+    assert (first.state, opened.state, replayed.replayed) == ("done", "done", True)
+    kept = eur("10") if status == "won" else 0
+    assert after_closed["giving"] == kept
+    assert (await world.balances("ann"))["giving"] == kept
+    assert await world.system_balance("external") == -kept
+    assert await world.violations() == {}
+
+
+async def test_a_refund_the_open_dispute_left_no_room_for_is_taken_when_it_is_won(
+    world: World,
+):
+    """Stripe refunded 5 after winning the dispute, told before the dispute's end: while
+    the dispute held 6 of the 10, the refund could take only 4; its other 1 is taken when
+    the 6 come back."""
+    ann = await world.member("ann")
+    async with world.engine.begin() as conn:
+        await open_checkout(conn, ann, "cs_1", "10", "0.41")
+        for made in (session_paid("cs_1", "pi_1", 1041), dispute_created("pi_1", 600, "dp_1"),
+                     charge_refunded("pi_1", 500)):
+            await receive_event(conn, made, world.settings)
+    assert (await world.balances("ann"))["giving"] == eur("0")
+    async with world.engine.begin() as conn:
+        await receive_event(conn, dispute_closed("pi_1", 600, "dp_1", "won"), world.settings)
+    assert (await world.balances("ann"))["giving"] == eur("5")
+    assert await world.system_balance("external") == -eur("5")
+    assert await world.violations() == {}
+
+
+async def test_money_a_won_dispute_brought_back_is_proven_by_its_reversal(world: World):
+    ann = await world.member("ann")
+    async with world.engine.begin() as conn:
+        await open_checkout(conn, ann, "cs_1", "10", "0.41")
+        for made in (session_paid("cs_1", "pi_1", 1041), dispute_created("pi_1", 1041, "dp_1"),
+                     dispute_closed("pi_1", 1041, "dp_1", "won")):
+            await receive_event(conn, made, world.settings)
+    assert await world.violations() == {}
+    async with world.engine.begin() as conn:  # the reversal no longer says it came back
+        await conn.execute(update(funding_reversals).values(reinstated_transaction_id=None,
+                                                            reinstated_at=None))
+    assert {"external_matches_records", "external_total"} <= set(await world.violations())

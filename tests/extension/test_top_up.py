@@ -80,11 +80,6 @@ async def top_up_state(popup) -> dict:
     }""")
 
 
-# The extension's token has the scopes read and flattr (it cannot move money), and POST
-# /fundings asks for `account`: the gateway refuses with 403 insufficient_scope (the popup
-# then points to the dashboard) until opening a Checkout session asks for `flattr`.
-@pytest.mark.xfail(strict=True, reason="POST /api/v1/fundings needs the scope flattr, not "
-                                       "account, for the extension's token (gateway change)")
 async def test_the_popup_quotes_a_top_up_then_opens_stripe_checkout_in_a_new_tab(
     gateway, browser, member, site, stripe_api
 ):

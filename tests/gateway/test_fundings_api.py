@@ -267,3 +267,20 @@ async def test_a_signature_header_that_is_not_ascii_is_a_bad_signature(
     me = await Caller(card_client, token).call("GET", "/me", 200)
     assert me["balances"]["giving"] == "0.00"
     assert await violations(engine) == {}
+    me = await Caller(card_client, token).call("GET", "/me", 200)
+    assert me["balances"]["giving"] == "0.00"
+    assert await violations(engine) == {}
+
+
+async def test_a_flattr_token_may_open_a_top_up_and_a_read_only_one_may_not(
+    card_client, stripe_api, privileged,
+):
+    _, extension_token = await privileged("eve", "read,flattr")  # the extension's scopes
+    opened = await Caller(card_client, extension_token).call(
+        "POST", "/fundings", 201, json={"amount": "5"})
+    assert opened["checkout_url"].startswith("https://checkout.stripe.test/pay/")
+    _, reader_token = await privileged("rob", "read")
+    refused = await Caller(card_client, reader_token).call(
+        "POST", "/fundings", 403, json={"amount": "5"})
+    assert refused["error"]["code"] == "insufficient_scope"
+    assert len(stripe_api.requests) == 1

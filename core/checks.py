@@ -83,8 +83,8 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "debt_moves_recorded",
-        "a debt moves only by a reversal of the member's funding, or a funding or a "
-        "reinstated dispute that repays it",
+        "a debt moves only by a reversal of the member's funding, or a funding, a reinstated "
+        "dispute or a transfer of their revenue that repays it",
         """SELECT t.key, t.kind, a.member_id, p.amount_micros
            FROM postings p
            JOIN accounts a ON a.id = p.account_id AND a.kind = 'debt'
@@ -94,7 +94,10 @@ INVARIANTS: tuple[Invariant, ...] = (
                                         AND r.member_id = a.member_id
            LEFT JOIN funding_reversals b ON b.reinstated_transaction_id = t.id
                                         AND b.member_id = a.member_id
-           WHERE ((f.id IS NULL AND b.id IS NULL) OR p.amount_micros < 0)
+           WHERE ((f.id IS NULL AND b.id IS NULL
+                   AND (t.kind <> 'transfer' OR t.member_id IS NULL
+                        OR t.member_id <> a.member_id))
+                  OR p.amount_micros < 0)
              AND (r.id IS NULL OR p.amount_micros > 0)""",
     ),
     Invariant(

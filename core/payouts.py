@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core import ledger
 from core.clock import utc_now
 from core.errors import BelowPayoutThreshold, InsufficientFunds, InvalidState, NotFound, check
+from core.funding.debt import refuse_if_in_debt
 from core.money import format_amount, whole_cents
 from core.schema import payouts
 from core.settings import Settings
@@ -43,8 +44,15 @@ async def request_payout(
     amount_micros: int | None = None,
     now: datetime | None = None,
 ) -> Payout:
-    """Ask for `amount` (default: all revenue), rounded down to whole cents."""
+    """Ask for `amount` (default: all revenue), rounded down to whole cents.
+
+    Refused (InDebt, 402 `debt_outstanding`) while the member owes money after a refund or
+    a dispute: revenue does not leave the platform before the debt is repaid. Repaying it
+    from revenue is the member's choice, a transfer to giving (which repays the debt first,
+    core/funding/money_in.py); a payout never takes it silently."""
     now = now or utc_now()
+    await refuse_if_in_debt(conn, member_id, repay="add funds or move revenue to giving",
+                            before="asking for a payout")
     revenue_account = await ledger.member_account(conn, member_id, "revenue")
     available = await ledger.balance(conn, revenue_account)
     wanted = available if amount_micros is None else amount_micros

@@ -1,4 +1,8 @@
-"""Recurring flattrs: a thing flattred every month for N months, added at settlement."""
+"""Recurring flattrs: a thing flattred every month for N months, added at settlement.
+
+A member who owes money (a refund or a dispute left a debt) cannot subscribe, and their
+subscriptions add no flattr to a month settled while they owe (core/settlement/statements.py).
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -8,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.clock import utc_now
 from core.errors import InvalidState, NotFound, OwnThing
+from core.funding.debt import refuse_if_in_debt
 from core.periods import Period
 from core.schema import subscriptions
 from core.thing_keys import ThingKey
@@ -35,10 +40,12 @@ async def subscribe(
     *,
     now: datetime | None = None,
 ) -> Subscription:
-    """Flattr the thing this month and each of the following months, N months in all."""
+    """Flattr the thing this month and each of the following months, N months in all.
+    Refused (InDebt) while the member owes money."""
     if not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
         raise InvalidState(f"a subscription lasts 1 to {MAX_MONTHS} months")
     now = now or utc_now()
+    await refuse_if_in_debt(conn, member_id, before="subscribing")
     thing = await get_or_create_thing(conn, key, now=now)
     if thing.owner_id == member_id:
         raise OwnThing("you cannot subscribe to your own thing")

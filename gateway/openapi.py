@@ -78,7 +78,8 @@ def _operation(endpoint: Endpoint, definitions: dict[str, Any]) -> dict[str, Any
         responses["200"] = {**success, "description": "Already flattred this month"}
     if endpoint.path == "/bot/members":
         responses["200"] = {**success, "description": "The identity already has a member"}
-    for status in ERROR_STATUSES:
+    # A route's own codes may answer more (402 `debt_outstanding` where money is spent).
+    for status in sorted({*ERROR_STATUSES, *(STATUS_OF_CODE[c] for c in endpoint.errors)}):
         responses[str(status)] = {
             "description": "Error", "content": {"application/json": {"schema": {
                 "$ref": "#/components/schemas/Error"}}},

@@ -77,8 +77,9 @@ async def owed_by(conn: AsyncConnection, member_id: int) -> int:
     return (await debt_account(conn, member_id))[1]
 
 
-async def refuse_if_in_debt(conn: AsyncConnection, member_id: int) -> None:
+async def refuse_if_in_debt(conn: AsyncConnection, member_id: int, *,
+                            repay: str = "add funds", before: str = "flattring again") -> None:
     owed = await owed_by(conn, member_id)
     if owed > 0:
-        raise InDebt(f"a refund or dispute left you owing {format_amount(owed)}: add funds "
-                     "to repay it before flattring again")
+        raise InDebt(f"a refund or dispute left you owing {format_amount(owed)}: {repay} "
+                     f"to repay it before {before}")

@@ -1,4 +1,4 @@
-"""Money in from outside (fundings, which repay a debt first) and revenue moved to giving."""
+"""Money in from outside and revenue moved to giving: both repay a debt first."""
 
 from datetime import datetime
 
@@ -10,7 +10,7 @@ from core.clock import utc_now
 from core.errors import IdempotencyConflict, InvalidAmount
 from core.funding.debt import into_member, lock_member_money
 from core.money import MAX_AMOUNT_MICROS
-from core.schema import fundings, ledger_transactions
+from core.schema import fundings, ledger_transactions, postings
 
 FUNDING_SOURCES = frozenset({"manual", "stripe"})
 
@@ -83,15 +83,24 @@ async def transfer_revenue_to_giving(
     idempotency_key: str,
     now: datetime | None = None,
 ) -> ledger.Recorded:
+    """Revenue moved to the giving balance: like a funding, it repays the member's debt
+    first and only the rest reaches giving (money owed is not spent on flattrs). The same
+    key again, for the same amount, is a replay whatever the debt is now."""
     amount_micros = positive(amount_micros)
+    key = f"transfer:{member_id}:{ledger.key_part(idempotency_key)}"
+    await lock_member_money(conn, member_id)  # the debt read is the debt posted
+    revenue = await ledger.member_account(conn, member_id, "revenue")
+    done = await conn.scalar(select(ledger_transactions.c.id)
+                             .where(ledger_transactions.c.key == key))
+    if done is not None:
+        moved = await conn.scalar(select(postings.c.amount_micros).where(
+            postings.c.transaction_id == done, postings.c.account_id == revenue))
+        if moved != -amount_micros:
+            raise IdempotencyConflict(f"the key {key!r} was already used for another movement")
+        return ledger.Recorded(done, created=False)
     return await ledger.record(
-        conn,
-        key=f"transfer:{member_id}:{ledger.key_part(idempotency_key)}",
-        kind="transfer",
-        member_id=member_id,
-        entries=[
-            ledger.Posting(await ledger.member_account(conn, member_id, "revenue"), -amount_micros),
-            ledger.Posting(await ledger.member_account(conn, member_id, "giving"), amount_micros),
-        ],
+        conn, key=key, kind="transfer", member_id=member_id,
+        entries=[ledger.Posting(revenue, -amount_micros),
+                 *await into_member(conn, member_id, amount_micros)],
         now=now,
     )

@@ -11,13 +11,16 @@ from core.errors import check
 from core.schema import Timestamp
 
 # A subscription cancelled after the month ended (while it waited to be settled) still
-# gives that month its flattr; one cancelled during the month does not.
+# gives that month its flattr; one cancelled during the month does not. A member who owes
+# money (their debt account below zero) gets none: while in debt they cannot flattr.
 ADD_SUBSCRIBED_FLATTRS = text("""
 INSERT INTO flattrs (member_id, thing_id, period, created_at, source)
 SELECT DISTINCT s.member_id, s.thing_id, :period, :period_start, 'subscription'
 FROM subscriptions s
 WHERE s.first_period <= :period AND s.last_period >= :period
   AND (s.cancelled_at IS NULL OR s.cancelled_at >= :period_end)
+  AND NOT EXISTS (SELECT 1 FROM accounts d WHERE d.member_id = s.member_id
+                  AND d.kind = 'debt' AND d.balance_micros < 0)
 ORDER BY s.member_id, s.thing_id
 ON CONFLICT (member_id, thing_id, period) DO NOTHING
 """).bindparams(bindparam("period_start", type_=Timestamp),

@@ -33,7 +33,8 @@ async def transfer(call: Call):
 
 @api.route("POST", "/payouts", summary="Ask for a payout of revenue (whole cents)",
            scope="account", body=OptionalAmountBody, status=201, money=True,
-           errors=("invalid_amount", "insufficient_funds", "below_payout_threshold"))
+           errors=("invalid_amount", "insufficient_funds", "below_payout_threshold",
+                   "debt_outstanding"))
 async def request_payout(call: Call):
     amount = call.body.amount
     made = await payouts.request_payout(

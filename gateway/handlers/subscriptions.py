@@ -18,7 +18,7 @@ async def subscription_json(call: Call, made: subscriptions.Subscription) -> dic
 
 @api.route("POST", "/subscriptions", summary="Flattr a thing every month for N months",
            scope="flattr", body=SubscriptionBody, status=201, money=True,
-           errors=("invalid_url", "invalid_thing", "own_thing"))
+           errors=("invalid_url", "invalid_thing", "own_thing", "debt_outstanding"))
 async def subscribe(call: Call):
     body: SubscriptionBody = call.body
     made = await subscriptions.subscribe(

@@ -83,6 +83,12 @@ class InvalidState(DomainError):
     code = "invalid_state"
 
 
+class PayoutWithTheBank(InvalidState):
+    """A payout sent in a batch is the bank's to answer, not an admin's (`flattr`: exit 2)."""
+
+    exit_code = 2
+
+
 class SettlementRunning(DomainError):
     code = "settlement_running"
 

@@ -129,6 +129,6 @@ async def answer_batch(conn: AsyncConnection, method: PayoutMethod, document: by
         if only is None and before.status not in ("sent", outcome):
             answered.append(Answered(before, changed=False))
             continue
-        after = await resolve_payout(conn, payout_id, outcome, now)
+        after = await resolve_payout(conn, payout_id, outcome, now, bank_answer=True)
         answered.append(Answered(after, changed=before.status != after.status))
     return answered

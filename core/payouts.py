@@ -3,8 +3,9 @@
 Requested money waits in the `payouts` system account; sent in a credit-transfer batch
 (core/payout_batches.py) it waits in `payouts_sent`; paid, it leaves to `external`; failed,
 it goes back to the creator's revenue. An admin may also mark a requested payout paid or
-failed directly. Each change is a ledger transaction keyed by the payout and its state.
-Payouts are whole cents: the rest of a request stays in revenue.
+failed directly, never a sent one: that is the bank's answer. Each change is a ledger
+transaction keyed by the payout and its state. Payouts are whole cents: the rest of a
+request stays in revenue.
 """
 
 from dataclasses import dataclass
@@ -15,7 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import ledger
 from core.clock import utc_now
-from core.errors import BelowPayoutThreshold, InsufficientFunds, InvalidState, NotFound, check
+from core.errors import (
+    BelowPayoutThreshold,
+    InsufficientFunds,
+    InvalidState,
+    NotFound,
+    PayoutWithTheBank,
+    check,
+)
 from core.funding.debt import refuse_if_in_debt
 from core.money import format_amount, whole_cents
 from core.schema import payouts
@@ -84,9 +92,13 @@ async def request_payout(
 
 
 async def resolve_payout(
-    conn: AsyncConnection, payout_id: int, outcome: str, now: datetime | None = None
+    conn: AsyncConnection, payout_id: int, outcome: str, now: datetime | None = None, *,
+    bank_answer: bool = False,
 ) -> Payout:
-    """A requested or sent payout is `paid` or `failed`; marking it again is a no-op."""
+    """A requested payout is marked `paid` or `failed` by an admin; one sent in a batch
+    only by the bank's answer (`bank_answer`, core/payout_batches.py): the bank has it and
+    may still pay it, so an admin marking it failed would pay it twice. Marking it again
+    the same way is a no-op."""
     if outcome not in ("paid", "failed"):
         raise InvalidState("a payout is marked paid or failed")
     now = now or utc_now()
@@ -97,6 +109,11 @@ async def resolve_payout(
         return payout
     if payout.status not in WAITING_IN:
         raise InvalidState(f"payout {payout_id} is already {payout.status}")
+    if payout.status == "sent" and not bank_answer:
+        raise PayoutWithTheBank(
+            f"payout {payout_id} was sent to the bank in batch {payout.batch_id}: only the "
+            "bank's answer resolves it (flattr payout confirm|reject FILE --payout "
+            f"{payout_id})")
     destination = (
         await ledger.system_account(conn, "external")
         if outcome == "paid"

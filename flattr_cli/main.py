@@ -524,8 +524,11 @@ def _payout_outcome(outcome: str, help_text: str) -> None:
               "replayed": before.status == outcome}, title="payout")
 
 
-_payout_outcome("paid", "Mark a requested payout paid.")
-_payout_outcome("failed", "Mark a requested payout failed: the money goes back to revenue.")
+_payout_outcome("paid", "Mark a requested payout paid. A payout sent in a batch is the "
+                "bank's to answer (payout confirm FILE): refused, exit 2.")
+_payout_outcome("failed", "Mark a requested payout failed: the money goes back to revenue. A "
+                "payout sent in a batch is the bank's to answer (payout reject FILE): refused, "
+                "exit 2.")
 
 
 @payout.command("list")

@@ -163,3 +163,26 @@ def test_a_sent_batch_is_exported_again_byte_for_byte_and_nothing_moves(
     confirmed = command("payout", "confirm", "again.xml")  # the bank takes the copy as sent
     assert confirmed["changed"] == 2
     assert command("check")["ok"] is True
+
+
+def test_an_admin_cannot_mark_a_payout_the_bank_has(command, tmp_path: Path):
+    creators_with_revenue(command, "hal", "ivy")
+    command("payout", "account", "hal", "NL91ABNA0417164300", "Hal")
+    out = tmp_path / "batch.xml"
+    command("payout", "batch", "--out", str(out))
+    hal_payout, ivy_payout = (command("payout", "list", h)["payouts"][0]["id"]
+                              for h in ("hal", "ivy"))
+    for outcome in ("paid", "failed"):
+        refused = command("payout", outcome, str(hal_payout), ok=False, exit_code=2)
+        assert refused["code"] == "invalid_state"
+        assert "payout confirm|reject FILE" in refused["message"]
+    assert command("payout", "list", "hal")["payouts"][0]["status"] == "sent"
+    assert command("balance", "hal")["revenue"] == "0.00"
+    assert command("check")["ok"] is True
+
+    marked = command("payout", "failed", str(ivy_payout))  # requested, not sent: the admin's
+    assert marked["status"] == "failed" and command("balance", "ivy")["revenue"] == "18.00"
+    rejected = command("payout", "reject", str(out))
+    assert [p["status"] for p in rejected["payouts"]] == ["failed"]
+    assert command("balance", "hal")["revenue"] == "18.00"
+    assert command("check")["ok"] is True

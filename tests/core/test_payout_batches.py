@@ -14,7 +14,7 @@ from lxml import etree
 from core import funding, ledger, members, payouts
 from core.checks import run_checks
 from core.db import create_engine
-from core.errors import InvalidBankAccount, InvalidState, NotFound
+from core.errors import InvalidBankAccount, InvalidState, NotFound, PayoutWithTheBank
 from core.money import CENT_MICROS
 from core.money import parse_amount as eur
 from core.payout_accounts import payout_account, set_payout_account
@@ -228,3 +228,30 @@ def test_any_bank_account_text_is_taken_or_refused_plainly(iban, name, bic):
     except InvalidBankAccount:
         return
     assert 1 <= len(account.holder_name) <= 70 and account.iban.isalnum()
+
+
+@pytest.mark.parametrize("outcome", ["paid", "failed"])
+async def test_only_the_banks_answer_resolves_a_payout_it_was_sent(world: World, outcome):
+    """An admin marks a requested payout; one in a batch the bank has is the bank's to
+    answer (`flattr payout confirm|reject FILE`): marking it by hand changes nothing."""
+    sepa = Sepa(Settings(**PLATFORM))
+    payout_id = await creator_with_a_payout(world)
+    async with world.engine.begin() as conn:
+        await set_payout_account(conn, world.ids["hal"], IBANS[0], "Hal")
+        batch = await make_batch(conn, sepa)
+    async with world.engine.begin() as conn:
+        with pytest.raises(PayoutWithTheBank, match=r"payout confirm\|reject FILE"):
+            await payouts.resolve_payout(conn, payout_id, outcome)
+    async with world.engine.connect() as conn:
+        assert (await payouts.payout_by_id(conn, payout_id)).status == "sent"
+    assert await world.system_balance("payouts_sent") == eur("18")
+    assert (await world.balances("hal"))["revenue"] == 0
+    assert await world.violations() == {}
+
+    async with world.engine.begin() as conn:
+        answered = await answer_batch(conn, sepa, batch.document, outcome)
+    assert [(a.payout.status, a.changed) for a in answered] == [(outcome, True)]
+    async with world.engine.begin() as conn:  # resolved: the same outcome again is a no-op
+        assert (await payouts.resolve_payout(conn, payout_id, outcome)).status == outcome
+    assert await world.system_balance("payouts_sent") == 0
+    assert await world.violations() == {}

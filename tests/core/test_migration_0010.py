@@ -81,6 +81,23 @@ def test_0010_keeps_accounts_and_payouts_and_goes_back(fresh_url):
             "UPDATE accounts SET balance_micros = -1 WHERE kind = 'giving'",
             "UPDATE payouts SET status = 'sent'")  # sent, but in no batch
 
+    # Money history the 0009 schema has no place for: a card checkout, a reversal.
+    sql(fresh_url, "INSERT INTO stripe_checkouts (session_id, member_id, amount_micros, "
+        "fee_micros, status, created_at) "
+        "VALUES ('cs_1', 1, 10000000, 410000, 'open', CURRENT_TIMESTAMP)")
+    with pytest.raises(RuntimeError, match="stripe_checkouts"):
+        command.downgrade(alembic_config(fresh_url), "0009")
+    sql(fresh_url, "DELETE FROM stripe_checkouts",
+        "INSERT INTO fundings (id, member_id, source, amount_micros, transaction_id, "
+        "created_at) VALUES (1, 1, 'stripe', 10000000, 1, CURRENT_TIMESTAMP)",
+        "INSERT INTO funding_reversals (funding_id, member_id, kind, reference, amount_micros, "
+        "debt_micros, transaction_id, created_at) "
+        "VALUES (1, 1, 'refund', 'evt_1', 3000000, 0, 2, CURRENT_TIMESTAMP)")
+    with pytest.raises(RuntimeError, match="funding_reversals"):
+        command.downgrade(alembic_config(fresh_url), "0009")
+    assert sql(fresh_url, "SELECT reference FROM funding_reversals") == [("evt_1",)]
+    sql(fresh_url, "DELETE FROM funding_reversals", "DELETE FROM fundings")
+
     command.downgrade(alembic_config(fresh_url), "0009")
     assert sql(fresh_url, "SELECT status FROM payouts") == [("requested",)]
     assert sql(fresh_url, "SELECT COUNT(*) FROM accounts WHERE kind IN "

@@ -160,12 +160,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    moved = op.get_bind().execute(sa.text(
+    bind = op.get_bind()
+    moved = bind.execute(sa.text(
         "SELECT COUNT(*) FROM postings p JOIN accounts a ON a.id = p.account_id "
         "WHERE a.kind IN ('debt', 'payouts_sent')")).scalar()
     if moved:
         raise RuntimeError("0010 cannot be undone: debts or sent payouts have moved money, "
                            "and the ledger would lose their postings")
+    # Money history 0009 has no place for: a reversal's transaction would lose its record
+    # (`flattr check`), a card checkout what links its funding to the payment.
+    for table in ("funding_reversals", "stripe_checkouts"):
+        if bind.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar():
+            raise RuntimeError(f"0010 cannot be undone: {table} holds money history that "
+                               "0009 has no place for")
     op.drop_index("ix_stripe_events_waiting_for", table_name="stripe_events")
     op.drop_table("stripe_events")
     op.drop_index("ix_stripe_checkouts_member_id", table_name="stripe_checkouts")

@@ -24,7 +24,7 @@ def flattr_json(flattr: flattrs.Flattr, thing) -> dict:
 @api.route("POST", "/flattrs", summary="Flattr a URL or a thing (201 new, 200 already)",
            scope="flattr", body=FlattrBody, status=201, money=True, batched=True,
            errors=("invalid_url", "invalid_thing", "own_thing", "period_closed",
-                   "identity_not_linked"))
+                   "identity_not_linked", "debt_outstanding"))
 async def create_flattr(call: Call):
     body: FlattrBody = call.body
     author = body.author if call.principal.acting_for else None

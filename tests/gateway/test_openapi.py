@@ -190,3 +190,13 @@ async def test_documented_error_codes_are_in_the_error_schema_with_a_documented_
             assert status in operation["responses"], (where, code, status)
             schema = operation["responses"][status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/Error"}, (where, status)
+
+
+async def test_every_route_that_spends_documents_the_debt_that_blocks_it(document):
+    """A member who owes after a refund or dispute gets 402 where money would be spent."""
+    spending = {("post", "/api/v1/flattrs"), ("post", "/api/v1/subscriptions")}
+    found = {(m, p): op for m, p, op in operations_of(document) if (m, p) in spending}
+    assert set(found) == spending
+    for where, operation in found.items():
+        assert "debt_outstanding" in operation["x-error-codes"], where
+        assert "402" in operation["responses"], where

@@ -38,6 +38,9 @@ STATUS_OF_CODE: dict[str, int] = {
     "identity_taken": 409,
     "claim_taken": 409,
     "idempotency_conflict": 409,
+    # The CLI's (a payout file): never answered by a route, but every code has a status.
+    "file_exists": 409,
+    "cannot_write_file": 409,
     "period_closed": 409,
     "invalid_state": 409,
     "funding_unavailable": 409,

@@ -210,11 +210,9 @@ async def read_body(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> by
         raise _too_large(max_bytes)
     seconds = request.app[keys.gateway_settings_key].request_body_timeout_seconds
     try:
-        if request.content.is_eof():  # all of it came with the head: nothing to wait for
+        # A body that came whole with its head has nothing to wait for: no timer is armed.
+        async with asyncio.timeout(None if request.content.is_eof() else seconds):
             raw = await read_capped(request.content, max_bytes)
-        else:
-            async with asyncio.timeout(seconds):
-                raw = await read_capped(request.content, max_bytes)
     except TimeoutError:
         # Also where a chunked body turns out malformed: aiohttp then drops the stream
         # without ending it.

@@ -16,20 +16,24 @@ import psycopg
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_ticks(pid: int) -> int | None:
-    """utime + stime of a process and its threads, in clock ticks; None once it is gone."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the process's name (field 3 onwards); None once
+    the process is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5), after the name
+
+
+def process_ticks(pid: int) -> int | None:
+    """utime + stime of a process and its threads, in clock ticks; None once it is gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[11]) + int(fields[12])  # proc(5) 14, 15
 
 
 def parent_of(pid: int) -> int | None:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return None
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[1])
 
 
 def process_tree(root: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,10 +73,17 @@ async def issue_token(
     return IssuedToken(token, await _token(conn, api_tokens.c.id == token_id))
 
 
-async def token_by_secret(conn: AsyncConnection, token: str) -> TokenInfo | None:
-    """The live token with this secret, or None (unknown or revoked)."""
-    found = await _token(conn, api_tokens.c.token_hash == hash_token(token))
-    return found if found and found.revoked_at is None else None
+async def live_tokens_by_hash(
+    conn: AsyncConnection, token_hashes: Collection[str]
+) -> dict[str, TokenInfo]:
+    """The live tokens among these hashes, by hash: unknown and revoked ones are absent."""
+    if not token_hashes:
+        return {}
+    rows = await conn.execute(
+        select(api_tokens).where(api_tokens.c.token_hash.in_(set(token_hashes)),
+                                 api_tokens.c.revoked_at.is_(None))
+    )
+    return {row.token_hash: _info(row) for row in rows}
 
 
 async def tokens_of(conn: AsyncConnection, member_id: int) -> list[TokenInfo]:

@@ -15,7 +15,7 @@ from core.funding.stripe import StripeSource
 from core.settings import Settings
 from gateway import keys, revocations
 from gateway.auth import TokenCache
-from gateway.batcher import AckBatcher, FlattrBatcher
+from gateway.batcher import AckBatcher, FlattrBatcher, TokenBatcher
 from gateway.claim_proof import verifier_session
 from gateway.metrics import Metrics
 from gateway.middlewares import edge_middleware
@@ -40,7 +40,10 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.ack_batcher_key] = AckBatcher(app[keys.engine_key], max_batch=500,
                                            max_concurrent_writes=1)
+    app[keys.token_batcher_key] = TokenBatcher(app[keys.engine_key], max_batch=256,
+                                               max_concurrent_writes=2)
     yield
+    await app[keys.token_batcher_key].close()
     await app[keys.ack_batcher_key].close()
     await app[keys.batcher_key].close()
     await app[keys.engine_key].dispose()

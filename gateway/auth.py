@@ -65,9 +65,7 @@ async def authenticate(request: web.Request) -> Principal | None:
     token_hash = tokens.hash_token(secret)
     principal = cache.get(token_hash)
     if principal is None:
-        async with request.app[keys.engine_key].connect() as conn:
-            await conn.execution_options(**READ_ONLY)
-            info = await tokens.token_by_secret(conn, secret)
+        info = await request.app[keys.token_batcher_key].submit(token_hash)
         if info is None:
             raise ApiError("unauthorized", "this token is unknown or revoked",
                            {"WWW-Authenticate": 'Bearer error="invalid_token"'})

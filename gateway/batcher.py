@@ -1,5 +1,5 @@
-"""Grouping concurrent writes into one (the click path and the bots' acknowledgements under
-load).
+"""Grouping the concurrent writes of many requests into one (the click path and the bots'
+acknowledgements under load), and their token lookups that missed the cache into one query.
 
 Requests that arrive while a write is in flight wait for the next one; a process runs
 FLATTR_FLATTR_WRITES_AT_ONCE writes at once (one by default). A request is answered only
@@ -17,10 +17,12 @@ from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from core import outbox
+from core import outbox, tokens
 from core.clock import utc_now
+from core.db import READ_ONLY
 from core.flattr_batch import FlattrRequest, Outcome, flattr_many
 from core.notifications import CHAT_NETWORKS
+from core.tokens import TokenInfo
 from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ DRAIN_SECONDS = 5.0
 class WriteBatcher(Generic[Item, Result]):
     """Writes the items of concurrent requests together: `apply` makes one write of a
     batch and answers each item, in order."""
+
+    keeps_connections = True  # between writes, out of the pool
 
     def __init__(self, engine: AsyncEngine, *, max_batch: int = 256,
                  max_concurrent_writes: int = 3, log_over_seconds: float | None = None) -> None:
@@ -106,7 +110,10 @@ class WriteBatcher(Generic[Item, Result]):
         except BaseException:
             await _discard(conn)
             raise
-        self.idle.append(conn)
+        if self.keeps_connections:
+            self.idle.append(conn)
+        else:
+            await conn.close()  # back to the pool
         return outcomes
 
     def _next_write(self) -> None:
@@ -155,6 +162,22 @@ class AckBatcher(WriteBatcher[int, bool]):
         async with conn.begin():
             found = await outbox.ack_each(conn, items, channel=CHAT_NETWORKS)
         return [item in found for item in items]
+
+
+class TokenBatcher(WriteBatcher[str, TokenInfo | None]):
+    """Looks up the token hashes the cache missed, of concurrent requests, in one query: the
+    live token of each (None for one unknown or revoked). A cold cache, after a restart
+    under load, then costs a query a batch rather than a pooled connection a request, which
+    beyond the pool's size would open (and close) a new one each. Misses are rare once the
+    cache is warm: the connection goes back to the pool after each lookup."""
+
+    keeps_connections = False
+
+    async def apply(self, conn: AsyncConnection, items: list[str]) -> list[TokenInfo | None]:
+        await conn.execution_options(**READ_ONLY)
+        async with conn.begin():
+            found = await tokens.live_tokens_by_hash(conn, items)
+        return [found.get(token_hash) for token_hash in items]
 
 
 async def _discard(conn: AsyncConnection) -> None:

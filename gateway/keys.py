@@ -26,6 +26,7 @@ rate_limit_key = web.RequestKey("rate_limit", tuple)
 raw_body_key = web.RequestKey("raw_body", bytes)
 batcher_key = web.AppKey("batcher", "FlattrBatcher")
 ack_batcher_key = web.AppKey("ack_batcher", "AckBatcher")
+token_batcher_key = web.AppKey("token_batcher", "TokenBatcher")
 # Set when the process begins to stop: long polls answer at once, /readyz says 503.
 stopping_key = web.AppKey("stopping", asyncio.Event)
 migration_heads_key = web.AppKey("migration_heads", frozenset)

@@ -210,9 +210,13 @@ async def read_body(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> by
         raise _too_large(max_bytes)
     seconds = request.app[keys.gateway_settings_key].request_body_timeout_seconds
     try:
-        # A body that came whole with its head has nothing to wait for: no timer is armed.
-        async with asyncio.timeout(None if request.content.is_eof() else seconds):
-            raw = await read_capped(request.content, max_bytes)
+        if request.content.is_eof():
+            # The body came whole with its head (the click path's does): all of it is in
+            # the buffer, taken without a read to wait for or a timer to arm.
+            raw: bytes | None = request.content.read_nowait(max_bytes + 1)
+        else:
+            async with asyncio.timeout(seconds):
+                raw = await read_capped(request.content, max_bytes)
     except TimeoutError:
         # Also where a chunked body turns out malformed: aiohttp then drops the stream
         # without ending it.
@@ -220,7 +224,7 @@ async def read_body(request: web.Request, max_bytes: int = MAX_BODY_BYTES) -> by
                        ) from None
     except HttpProcessingError as error:
         raise ApiError("bad_request", f"the body is not valid HTTP: {error.message}") from None
-    if raw is None:
+    if raw is None or len(raw) > max_bytes:
         raise _too_large(max_bytes)
     return raw
 

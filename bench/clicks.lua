@@ -21,7 +21,8 @@ function init(args)
   urls = tonumber(os.getenv("URLS") or "100000")
   warmup = os.getenv("WARMUP") == "1"
   threads_total = tonumber(os.getenv("THREADS") or "2")
-  sent = 0
+  -- A warm-up in several runs goes on where the previous one stopped.
+  sent = math.floor(tonumber(os.getenv("WARMUP_FROM") or "0") / threads_total)
 end
 
 function request()

@@ -114,12 +114,12 @@ def process(command: list[str], port: int, env: dict[str, str], stderr_path: Pat
 
 
 def wrk(port: int, seconds: int, connections: int, token_file: Path, *,
-        warmup: bool = False) -> dict[str, float]:
+        warmup: bool = False, warmup_from: int = 0) -> dict[str, float]:
     output = subprocess.run(
         ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency",
          "-s", str(HERE / "clicks.lua"), f"http://127.0.0.1:{port}"],
         env={**os.environ, "TOKENS": str(token_file), "THREADS": str(WRK_THREADS),
-             "WARMUP": "1" if warmup else "0"},
+             "WARMUP": "1" if warmup else "0", "WARMUP_FROM": str(warmup_from)},
         capture_output=True, text=True, check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
@@ -182,6 +182,20 @@ def run_bare(url: str, processes: int, seconds: int, connections: int, token_fil
         return timed_wrk(port, seconds, connections, token_file, cpu_window(server, url, None))
 
 
+def warm_up(port: int, workers: int, connections: int, token_file: Path) -> None:
+    """Load the gateway until each process has most likely cached every token.
+
+    The warm-up goes through the tokens in turn; workers share the connections at random,
+    so each process is given each token three times over on average. A slower machine
+    takes longer: a fixed time could leave the timed run looking tokens up.
+    """
+    tokens = len(token_file.read_text().split())
+    sent = 0
+    while sent < 3 * tokens * workers:
+        sent += wrk(port, 2, connections, token_file, warmup=True,
+                    warmup_from=sent)["requests"]
+
+
 def run_gateway(url: str, redis_url: str, workers: int, seconds: int, connections: int,
                 token_file: Path, tmp: Path) -> dict:
     """One timed wrk run against `flattr serve --workers N`, stopped by SIGTERM after it."""
@@ -196,8 +210,7 @@ def run_gateway(url: str, redis_url: str, workers: int, seconds: int, connection
                   "--workers", str(workers)], port, env, log_path) as server:
         for _ in range(50):  # every process up (a worker answers once it listens)
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read()
-        # Each process has its own token cache: a longer warm-up caches the tokens in each.
-        wrk(port, 2 * workers, connections, token_file, warmup=True)
+        warm_up(port, workers, connections, token_file)
         measured = timed_wrk(port, seconds, connections, token_file,
                              cpu_window(server, url, redis_url))
         time.sleep(1)  # requests still in flight when wrk stopped are answered now

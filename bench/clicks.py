@@ -192,8 +192,11 @@ def warm_up(port: int, workers: int, connections: int, token_file: Path) -> None
     tokens = len(token_file.read_text().split())
     sent = 0
     while sent < 3 * tokens * workers:
-        sent += wrk(port, 2, connections, token_file, warmup=True,
-                    warmup_from=sent)["requests"]
+        answered = wrk(port, 2, connections, token_file, warmup=True,
+                       warmup_from=sent)["requests"]
+        if answered == 0:
+            raise SystemExit("the gateway answered nothing during the warm-up")
+        sent += answered
 
 
 def run_gateway(url: str, redis_url: str, workers: int, seconds: int, connections: int,

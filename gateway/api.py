@@ -65,7 +65,7 @@ class Endpoint:
     path: str
     handler: Handler
     summary: str
-    scope: str | None
+    scope: str | tuple[str, ...] | None  # a tuple: any one of these scopes
     body: type[BaseModel] | None
     query: type[BaseModel] | None
     response: type[BaseModel] | None
@@ -90,7 +90,7 @@ class Api:
     endpoints: list[Endpoint] = field(default_factory=list)
 
     def route(
-        self, method: str, path: str, *, summary: str, scope: str | None,
+        self, method: str, path: str, *, summary: str, scope: str | tuple[str, ...] | None,
         body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None, status: int = 200, money: bool = False,
         errors: tuple[str, ...] = (), writes: bool | None = None, batched: bool = False,

@@ -96,8 +96,11 @@ def _operation(endpoint: Endpoint, definitions: dict[str, Any]) -> dict[str, Any
     if endpoint.errors:
         operation["x-error-codes"] = list(endpoint.errors)
     if endpoint.scope is not None:
-        operation["security"] = [{"bearer": [endpoint.scope]}]
-        operation["x-scope"] = endpoint.scope
+        # Alternatives are a list of requirements, any one of which is enough.
+        alternatives = [endpoint.scope] if isinstance(endpoint.scope, str) else endpoint.scope
+        operation["security"] = [{"bearer": [scope]} for scope in alternatives]
+        operation["x-scope"] = endpoint.scope if isinstance(endpoint.scope, str) \
+            else list(alternatives)
         if endpoint.chat_user_may:
             operation["x-chat-user-may"] = True
     if endpoint.money:

@@ -15,9 +15,13 @@ class Principal:
     scopes: frozenset[str]
     acting_for: str | None = None  # the chat identity a bot token acts for
 
-    def require(self, scope: str) -> None:
-        if scope not in self.scopes:
-            raise InsufficientScope(f"this needs a token with the {scope!r} scope")
+    def require(self, scope: str | tuple[str, ...]) -> None:
+        """The token has the scope, or one of the alternatives given."""
+        if isinstance(scope, str):
+            scope = (scope,)
+        if self.scopes.isdisjoint(scope):
+            raise InsufficientScope("this needs a token with the "
+                                    + " or the ".join(repr(s) for s in scope) + " scope")
 
     @cached_property
     def rate_key(self) -> str:

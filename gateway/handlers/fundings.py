@@ -8,7 +8,7 @@ other means.
 import uuid
 
 from core import funding
-from core.errors import FundingUnavailable, InsufficientScope
+from core.errors import FundingUnavailable
 from core.funding.source import Quote
 from core.money import parse_positive_amount
 from gateway import keys
@@ -17,7 +17,6 @@ from gateway.present import money, when, with_amounts
 from gateway.schemas import AmountBody, AmountQuery
 
 api = Api()
-TOP_UP_SCOPES = frozenset({"flattr", "account"})
 
 
 def _source(call: Call):
@@ -43,8 +42,8 @@ async def quote(call: Call):
 
 
 @api.route("POST", "/fundings", summary="Open a card payment (Stripe Checkout) to add funds",
-           scope="read", body=AmountBody, status=201, money=True, own_connections=True,
-           chat_user_may=True,
+           scope=("flattr", "account"), body=AmountBody, status=201, money=True,
+           own_connections=True, chat_user_may=True,
            errors=("invalid_amount", "funding_unavailable", "payment_provider_unavailable",
                    "idempotency_conflict"),
            description="Answers the Checkout page to send the member to (`checkout_url`). "
@@ -54,9 +53,6 @@ async def quote(call: Call):
                        "the `account` scope: the browser extension's token (read, flattr) "
                        "may open a payment the member then makes, but never move money out.")
 async def start(call: Call):
-    principal = call.principal
-    if not principal.acting_for and not principal.scopes & TOP_UP_SCOPES:
-        raise InsufficientScope("this needs a token with the 'flattr' or 'account' scope")
     source = _source(call)
     made = source.quote(parse_positive_amount(call.body.amount))
     key = call.request.headers.get("Idempotency-Key") or uuid.uuid4().hex

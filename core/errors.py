@@ -5,6 +5,7 @@ class DomainError(Exception):
     """A rule of the domain refused the request; nothing was changed."""
 
     code = "invalid_request"
+    exit_code = 1  # of the `flattr` command it stops; 2 for a usage error
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -57,4 +57,4 @@ def fail(error: DomainError) -> None:
                    err=True)
     else:
         click.echo(f"error ({error.code}): {error.message}", err=True)
-    sys.exit(getattr(error, "exit_code", 1))
+    sys.exit(error.exit_code)

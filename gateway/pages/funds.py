@@ -91,7 +91,7 @@ async def card_page(visit: Visit, *, amount: str = "", error: str | None = None,
         except InvalidAmount as refused:
             amount_error, status = str(refused), status_of(refused)
     async with visit.app[keys.engine_key].connect() as conn:
-        debt = (await funding.funding_history(conn, member.id))["debt_micros"]
+        debt = await funding.owed_by(conn, member.id)
     minimum, maximum = visit.settings.funding_minimum, visit.settings.funding_maximum
     response = render(visit, "funds.html", {
         "title": "Add funds by card", "error": None if error == amount_error else error,

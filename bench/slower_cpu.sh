@@ -33,9 +33,10 @@ old_slice=$(cat "$SLICE_FILE")
 echo "$SLICE_US" > "$SLICE_FILE"
 
 restore() {
-    while read -r pid; do
+    # Read whole before moving any: the file changes as they leave.
+    for pid in $(cat "$group/$members"); do
         echo "$pid" > "$root/$members" 2>/dev/null || true
-    done < "$group/$members"
+    done
     echo "$old_slice" > "$SLICE_FILE"
     rmdir "$group" 2>/dev/null || true
 }

@@ -31,9 +31,9 @@ Result = TypeVar("Result")
 DRAIN_SECONDS = 5.0
 
 
-class WriteBatcher(Generic[Item, Result]):
-    """Writes the items of concurrent requests together: `apply` makes one write of a
-    batch and answers each item, in order."""
+class Batcher(Generic[Item, Result]):
+    """Takes the items of concurrent requests to the database together: `apply` makes one
+    write (or lookup) of a batch and answers each item, in order."""
 
     keeps_connections = True  # between writes, out of the pool
 
@@ -138,7 +138,7 @@ class WriteBatcher(Generic[Item, Result]):
             await self.idle.pop().close()
 
 
-class FlattrBatcher(WriteBatcher[FlattrRequest, Outcome]):
+class FlattrBatcher(Batcher[FlattrRequest, Outcome]):
     def __init__(self, engine: AsyncEngine, metrics: Metrics, *, max_batch: int = 256,
                  max_concurrent_writes: int = 3, log_over_seconds: float | None = None) -> None:
         super().__init__(engine, max_batch=max_batch,
@@ -154,7 +154,7 @@ class FlattrBatcher(WriteBatcher[FlattrRequest, Outcome]):
         self.metrics.flattr_batch_requests += count
 
 
-class AckBatcher(WriteBatcher[int, bool]):
+class AckBatcher(Batcher[int, bool]):
     """Bots' acknowledgements of single deliveries, of the chat channels: whether each one
     is there (acknowledged now or before)."""
 
@@ -164,7 +164,7 @@ class AckBatcher(WriteBatcher[int, bool]):
         return [item in found for item in items]
 
 
-class TokenBatcher(WriteBatcher[str, TokenInfo | None]):
+class TokenBatcher(Batcher[str, TokenInfo | None]):
     """Looks up the token hashes the cache missed, of concurrent requests, in one query: the
     live token of each (None for one unknown or revoked). A cold cache, after a restart
     under load, then costs a query a batch rather than a pooled connection a request, which
